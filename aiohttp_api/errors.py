@@ -1,0 +1,36 @@
+"""The one layer that turns domain errors and aiohttp's HTTP errors into JSON bodies."""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from products_db.rules import InvalidInput, PayloadTooLarge, ProductNotFound
+
+log = logging.getLogger(__name__)
+
+
+def json_error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except (InvalidInput, ProductNotFound) as error:
+        return json_error(error.status, error.message)
+    except web.HTTPRequestEntityTooLarge:
+        return json_error(413, PayloadTooLarge().message)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise  # redirects stay redirects
+        # 404 for an unknown path, 405 with its Allow header, and so on.
+        keep = {k: v for k, v in error.headers.items() if k.lower() == "allow"}
+        return json_error(error.status, error.reason.lower(), keep)
+    except (TimeoutError, OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
+        log.exception("database unavailable")
+        return json_error(503, "the database is unavailable, try again later")

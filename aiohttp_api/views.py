@@ -1,0 +1,39 @@
+"""Request handlers: parse the request, call the db layer, shape the response."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+
+from products_db.rules import check_content_type, decode_json_body, parse_new_product, parse_product_id
+
+from . import db
+from .keys import POOL
+
+
+async def current_time(request: web.Request) -> web.Response:
+    """Listing 9.1: no I/O at all, the smallest possible handler."""
+    now = datetime.now()
+    return web.json_response({"month": now.month, "day": now.day, "time": now.time().isoformat()})
+
+
+async def brands(request: web.Request) -> web.Response:
+    """Listing 9.2."""
+    return web.json_response(await db.brands(request.app[POOL]))
+
+
+async def get_product(request: web.Request) -> web.Response:
+    """Listing 9.3."""
+    product_id = parse_product_id(request.match_info["id"])
+    return web.json_response(await db.product(request.app[POOL], product_id))
+
+
+async def create_product(request: web.Request) -> web.Response:
+    """Listing 9.4, with the validation the book leaves out."""
+    check_content_type(request.headers.get("Content-Type"))
+    # read() is a coroutine: a large body arrives in pieces, and awaiting it lets
+    # other requests run meanwhile. aiohttp answers 413 past client_max_size.
+    body = decode_json_body(await request.read())
+    product = await db.create_product(request.app[POOL], parse_new_product(body))
+    return web.json_response(product, status=201, headers={"Location": f"/products/{product['product_id']}"})

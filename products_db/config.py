@@ -1,0 +1,68 @@
+"""The one place every app reads the database location and pool size from."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+# The embedded server's fixed port: not 5432, so it never collides with a
+# Postgres the user already runs.
+EMBEDDED_PORT = 55432
+EMBEDDED_URL = f"postgresql://postgres@127.0.0.1:{EMBEDDED_PORT}/products"
+
+# How many connections one process keeps open. A connection runs one query at
+# a time, so this is how many handlers of one process can await the database
+# at once; the rest wait their turn in pool.acquire(). More connections than
+# the database has cores only adds contention when the database is busy
+# (PostgreSQL wiki, "Number Of Database Connections": about cores * 2), and
+# every worker process opens its own pool, so keep it modest.
+DEFAULT_POOL_SIZE = 10
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    pool_size: int = DEFAULT_POOL_SIZE
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            database_url=database_url(),
+            pool_size=int(os.environ.get("DB_POOL_SIZE", DEFAULT_POOL_SIZE)),
+        )
+
+
+def database_url() -> str:
+    """DATABASE_URL if set, else the embedded server that `make db` starts."""
+    return os.environ.get("DATABASE_URL") or EMBEDDED_URL
+
+
+def url_parts(url: str) -> dict[str, str | int | None]:
+    """Split a postgresql:// URL into the keyword arguments drivers and Django want."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ValueError(f"DATABASE_URL must start with postgresql://, got {redact(url)!r}")
+    return {
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 5432,
+        "user": unquote(parts.username) if parts.username else "postgres",
+        "password": unquote(parts.password) if parts.password else None,
+        "dbname": parts.path.lstrip("/") or "postgres",
+    }
+
+
+def redact(url: str) -> str:
+    """The URL with its password hidden, safe to print in an error message."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def unreachable_message(url: str, error: BaseException) -> str:
+    """One line that says what failed and what to do about it."""
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    hint = "start it with `make db`" if url == EMBEDDED_URL else "check DATABASE_URL"
+    return f"cannot use the database at {redact(url)}: {reason} ({hint})"

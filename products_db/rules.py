@@ -1,0 +1,134 @@
+"""The input rules and domain errors every API shares, so every framework answers bad input alike."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+# Postgres INTEGER (SERIAL ids are INTEGER): anything outside it can never
+# match a row, and sending it would make the driver raise.
+INT_MIN = -(2**31)
+INT_MAX = 2**31 - 1
+MAX_NAME_LENGTH = 200
+MAX_BODY_BYTES = 1024 * 1024  # a product is a few hundred bytes; 1 MiB is plenty
+NEW_PRODUCT_FIELDS = ("product_name", "brand_id")
+_INTEGER = re.compile(r"-?[0-9]{1,20}")
+
+
+class InvalidInput(ValueError):
+    """The client sent something we cannot accept (HTTP 400)."""
+
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UnsupportedMediaType(InvalidInput):
+    """The body is not declared as JSON (HTTP 415)."""
+
+    status = 415
+
+
+class PayloadTooLarge(InvalidInput):
+    """The body is over MAX_BODY_BYTES (HTTP 413)."""
+
+    status = 413
+
+    def __init__(self) -> None:
+        super().__init__(f"request body is larger than {MAX_BODY_BYTES} bytes")
+
+
+class ProductNotFound(LookupError):
+    """No product has this id (HTTP 404)."""
+
+    status = 404
+
+    def __init__(self, product_id: int) -> None:
+        super().__init__(f"product {product_id} does not exist")
+        self.message = str(self)
+
+
+class UnknownBrand(InvalidInput):
+    """A new product names a brand that does not exist (HTTP 400): the client must fix the body."""
+
+    def __init__(self, brand_id: int) -> None:
+        super().__init__(f"brand {brand_id} does not exist")
+
+
+@dataclass(frozen=True)
+class NewProduct:
+    product_name: str
+    brand_id: int
+
+
+def parse_product_id(raw: str) -> int:
+    """A path segment to an id: ASCII digits only (Python's int() would take ' 7', '+7', Arabic-Indic digits)."""
+    if not _INTEGER.fullmatch(raw):
+        raise InvalidInput(f"product id must be an integer, got {raw[:50]!r}")
+    value = int(raw)
+    if not INT_MIN <= value <= INT_MAX:
+        raise InvalidInput(f"product id must be between {INT_MIN} and {INT_MAX}")
+    return value
+
+
+def check_content_type(content_type: str | None) -> None:
+    """Accept application/json (and +json types); a missing header is taken as JSON."""
+    if not content_type:
+        return
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"Content-Type must be application/json, got {media_type!r} (with curl, use --json)"
+        )
+
+
+def decode_json_body(raw: bytes) -> object:
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge()
+    if not raw.strip():
+        raise InvalidInput("request body is empty: send a JSON object")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidInput("request body is not valid UTF-8") from None
+    except json.JSONDecodeError as error:
+        raise InvalidInput(f"request body is not valid JSON: {error.msg} at position {error.pos}") from None
+    except RecursionError:
+        raise InvalidInput("request body is nested too deeply") from None
+
+
+def parse_new_product(body: object) -> NewProduct:
+    """Validate a decoded POST /product body; every problem is a message a person can act on."""
+    if not isinstance(body, dict):
+        raise InvalidInput("request body must be a JSON object with product_name and brand_id")
+    missing = [field for field in NEW_PRODUCT_FIELDS if field not in body]
+    if missing:
+        raise InvalidInput(f"missing field(s): {', '.join(missing)}")
+    unknown = sorted(field for field in body if field not in NEW_PRODUCT_FIELDS)
+    if unknown:
+        raise InvalidInput(f"unknown field(s): {', '.join(unknown)[:200]}")
+
+    name = body["product_name"]
+    if not isinstance(name, str):
+        raise InvalidInput("product_name must be a string")
+    if not name.strip():
+        raise InvalidInput("product_name must not be empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidInput(f"product_name must be at most {MAX_NAME_LENGTH} characters")
+    if "\x00" in name:
+        raise InvalidInput("product_name must not contain NUL characters")  # Postgres TEXT cannot hold them
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("product_name must be valid Unicode (no lone surrogates)") from None
+
+    brand_id = body["brand_id"]
+    # bool is a subclass of int in Python: true must not become brand 1.
+    if not isinstance(brand_id, int) or isinstance(brand_id, bool):
+        raise InvalidInput("brand_id must be an integer")
+    if not INT_MIN <= brand_id <= INT_MAX:
+        raise UnknownBrand(brand_id)
+    return NewProduct(product_name=name, brand_id=brand_id)

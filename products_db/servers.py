@@ -1,0 +1,214 @@
+"""Every documented server command and how to run it as a subprocess (for tests, `make demo`, the benchmark)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .embedded import REPO_ROOT, free_port
+
+
+@dataclass(frozen=True)
+class ServerCommand:
+    """A command exactly as the README documents it, plus how to move it to another port."""
+
+    name: str
+    documented: str  # the line in the README, default port included
+    port_args: str  # appended to bind a chosen port: "--port {port}", "--bind 127.0.0.1:{port}"
+    demo_port: int
+    cwd: str = "."  # relative to the repository root
+    ready_path: str = "/brands"
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def argv(self, port: int, extra: str = "") -> list[str]:
+        return shlex.split(f"{self.documented} {self.port_args.format(port=port)} {extra}")
+
+
+# The first word of each command is looked up in the virtualenv that runs us.
+COMMANDS: dict[str, ServerCommand] = {
+    command.name: command
+    for command in [
+        ServerCommand(
+            "aiohttp",
+            "python -m aiohttp_api",
+            "--port {port}",
+            demo_port=8080,
+        ),
+        ServerCommand(
+            "aiohttp-gunicorn",
+            "gunicorn 'aiohttp_api.app:init_app()' --worker-class aiohttp.GunicornWebWorker --workers 2",
+            "--bind 127.0.0.1:{port}",
+            demo_port=8081,
+        ),
+        # The commands below belong to the issues that build their packages; each
+        # package's tests start them.
+        ServerCommand("flask", "gunicorn -w 8 flask_api.app:app", "--bind 127.0.0.1:{port}", demo_port=8000),
+        ServerCommand(
+            "starlette",
+            "uvicorn --workers 8 --log-level error starlette_app.app:app",
+            "--port {port}",
+            demo_port=8002,
+        ),
+        ServerCommand(
+            "starlette-gunicorn",
+            "gunicorn starlette_app.app:app --worker-class uvicorn_worker.UvicornWorker --workers 2",
+            "--bind 127.0.0.1:{port}",
+            demo_port=8003,
+        ),
+        ServerCommand(
+            "counter",
+            "uvicorn --workers 1 starlette_app.app:app",
+            "--port {port}",
+            demo_port=8004,
+            ready_path="/",
+        ),
+        ServerCommand(
+            "django-asgi",
+            "gunicorn async_views.asgi:application -k uvicorn_worker.UvicornWorker",
+            "--bind 127.0.0.1:{port}",
+            demo_port=8005,
+            cwd="django_async_views",
+            ready_path="/",
+        ),
+        ServerCommand(
+            "django-wsgi",
+            "gunicorn async_views.wsgi:application",
+            "--bind 127.0.0.1:{port}",
+            demo_port=8006,
+            cwd="django_async_views",
+            ready_path="/",
+        ),
+        ServerCommand(
+            "raw-wsgi",
+            "gunicorn asgi_raw.wsgi_app:application",
+            "--bind 127.0.0.1:{port}",
+            demo_port=8007,
+            ready_path="/",
+        ),
+        ServerCommand(
+            "raw-asgi",
+            "uvicorn asgi_raw.asgi_app:application",
+            "--port {port}",
+            demo_port=8008,
+            ready_path="/",
+        ),
+    ]
+}
+
+
+def register(command: ServerCommand) -> None:
+    COMMANDS[command.name] = command
+
+
+@dataclass
+class RunningServer:
+    command: ServerCommand
+    port: int
+    process: subprocess.Popen
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _environment(database_url: str | None, extra: Mapping[str, str]) -> dict[str, str]:
+    env = dict(os.environ)
+    # Commands name `gunicorn`, `uvicorn`, `python`: take them from our virtualenv.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONUNBUFFERED"] = "1"
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    env.update(extra)
+    return env
+
+
+def wait_until_answering(server: RunningServer, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"{server.command.name} exited with code {server.process.returncode} while starting:\n"
+                f"{server.log()[-3000:]}"
+            )
+        try:
+            with urllib.request.urlopen(server.url + server.command.ready_path, timeout=5):
+                return
+        except urllib.error.HTTPError:
+            return  # any HTTP answer means the server is up
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(
+        f"{server.command.name} did not answer within {timeout:.0f} s:\n{server.log()[-3000:]}"
+    )
+
+
+def stop(server: RunningServer, timeout: float = 30.0) -> int:
+    """SIGTERM the whole process group (master and workers), wait, and make sure nothing is left."""
+    pgid = server.process.pid
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        code = server.process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(pgid, signal.SIGKILL)
+        code = server.process.wait()
+    # Workers may outlive the master by a moment; none may outlive us.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return code
+        time.sleep(0.05)
+    os.killpg(pgid, signal.SIGKILL)
+    raise RuntimeError(f"{server.command.name}: processes of group {pgid} were still running after stop")
+
+
+@contextmanager
+def run(
+    command: ServerCommand | str,
+    *,
+    port: int | None = None,
+    database_url: str | None = None,
+    env: Mapping[str, str] | None = None,
+    extra_args: str = "",
+    ready_timeout: float = 60.0,
+) -> Iterator[RunningServer]:
+    """Start a documented command on a free port, wait until it answers, and stop it afterwards."""
+    if isinstance(command, str):
+        command = COMMANDS[command]
+    port = port or free_port()
+    log_file = tempfile.NamedTemporaryFile(prefix=f"{command.name}-", suffix=".log", delete=False)
+    process = subprocess.Popen(
+        command.argv(port, extra_args),
+        cwd=REPO_ROOT / command.cwd,
+        env=_environment(database_url, {**command.env, **(env or {})}),
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group, so stop() reaches every worker
+    )
+    server = RunningServer(command, port, process, Path(log_file.name))
+    try:
+        wait_until_answering(server, ready_timeout)
+        yield server
+    finally:
+        stop(server)
+        log_file.close()

@@ -1,0 +1,85 @@
+"""A Postgres that lives exactly as long as the process that asked for it (one test run)."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import embedded
+
+
+@contextmanager
+def throwaway_server() -> Iterator[str]:
+    """Start a supervised server on a free port, yield its URL, and remove it afterwards.
+
+    The supervisor reads our end of a pipe: when this process exits in any way,
+    SIGKILL included, the pipe closes, the supervisor sees end-of-file and takes
+    the server and its data down with it. Nothing outlives the test run.
+    """
+    supervisor = subprocess.Popen(
+        [sys.executable, "-m", "products_db.throwaway"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a Ctrl-C aimed at pytest must not skip the clean-up
+    )
+    assert supervisor.stdout is not None and supervisor.stdin is not None
+    line = supervisor.stdout.readline().strip()
+    if not line.startswith("postgresql://"):
+        supervisor.kill()
+        raise embedded.EmbeddedError(f"throwaway postgres failed to start: {line or 'no output'}")
+    try:
+        yield line
+    finally:
+        supervisor.stdin.close()
+        code = supervisor.wait(timeout=60)
+        if code != 0:
+            raise embedded.EmbeddedError(f"throwaway postgres supervisor exited with {code}")
+
+
+def supervise() -> int:
+    run_as = embedded.server_user()
+    data_dir = Path(tempfile.mkdtemp(prefix="products-pg-"))
+    postgres: subprocess.Popen | None = None
+    try:
+        embedded.initdb(data_dir, run_as)
+        port = embedded.free_port()
+        settings = {**embedded.SERVER_SETTINGS, **embedded.THROWAWAY_SETTINGS}
+        postgres = subprocess.Popen(
+            [embedded.binary("postgres"), "-D", str(data_dir), *embedded.server_options(port, settings)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(data_dir / "server.log", "w"),
+            **run_as.popen_kwargs(),
+        )
+        embedded.wait_until_ready(port, process=postgres)
+        embedded.ensure_database(port)
+        print(embedded.url(port), flush=True)
+
+        done = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: done.set())
+        threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+        done.wait()
+        return 0
+    except Exception as error:  # reported on the line the parent is waiting for
+        print(f"error: {error}", flush=True)
+        return 1
+    finally:
+        if postgres is not None and postgres.poll() is None:
+            postgres.send_signal(signal.SIGINT)  # "fast" shutdown: end sessions, skip waiting
+            try:
+                postgres.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                postgres.kill()
+                postgres.wait()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(supervise())

@@ -1,0 +1,55 @@
+"""Shared fixtures: one real Postgres per test run, and documented server commands run as subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+
+import pytest
+
+from products_db import servers
+from products_db.schema import prepare
+from products_db.throwaway import throwaway_server
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_tool(executable: str, install_hint: str) -> str:
+    """Path of a system tool; a missing one skips locally and fails in CI, where it must be there."""
+    path = shutil.which(executable)
+    if path is None:
+        message = f"{executable} is not installed: {install_hint}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """DATABASE_URL if set (schema and seed created if missing); else a throwaway embedded server."""
+    if os.environ.get("DATABASE_URL"):
+        url = os.environ["DATABASE_URL"]
+        asyncio.run(prepare(url))
+        yield url
+        return
+    with throwaway_server() as url:
+        asyncio.run(prepare(url))
+        yield url
+
+
+StartServer = Callable[..., AbstractContextManager[servers.RunningServer]]
+
+
+@pytest.fixture(scope="session")
+def start_server(database_url: str) -> StartServer:
+    """`with start_server("aiohttp") as server:` runs a documented command against the test database."""
+
+    def start(name: str, **kwargs) -> AbstractContextManager[servers.RunningServer]:
+        kwargs.setdefault("database_url", database_url)
+        return servers.run(name, **kwargs)
+
+    return start
