@@ -65,7 +65,7 @@ class NewProduct:
 
 
 def parse_product_id(raw: str) -> int:
-    """A path segment to an id: ASCII digits only (Python's int() would take ' 7', '+7', Arabic-Indic digits)."""
+    """A path segment to an id, ASCII digits only (int() also takes ' 7', '+7', other scripts' digits)."""
     if not _INTEGER.fullmatch(raw):
         raise InvalidInput(f"product id must be an integer, got {raw[:50]!r}")
     value = int(raw)

@@ -1,4 +1,4 @@
-"""Every documented server command and how to run it as a subprocess (for tests, `make demo`, the benchmark)."""
+"""Every documented server command, and running one as a subprocess (tests, `make demo`, the benchmark)."""
 
 from __future__ import annotations
 
