@@ -131,6 +131,9 @@ def _environment(database_url: str | None, extra: Mapping[str, str]) -> dict[str
     # Commands name `gunicorn`, `uvicorn`, `python`: take them from our virtualenv.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
+    # gunicorn 27 opens a control socket at one fixed path per user; several
+    # gunicorns at once (demo, tests) would fight over it, and nothing here uses it.
+    env.setdefault("GUNICORN_CMD_ARGS", "--no-control-socket")
     if database_url:
         env["DATABASE_URL"] = database_url
     env.update(extra)

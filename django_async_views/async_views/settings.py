@@ -1,0 +1,69 @@
+"""Settings for the async_views project, read from the environment (never commit a production secret)."""
+
+import os
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from products_db.config import database_url, url_parts
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# DEBUG is off unless asked for: DJANGO_DEBUG=1.
+DEBUG = os.environ.get("DJANGO_DEBUG", "").lower() in ("1", "true", "yes")
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("set SECRET_KEY (or DJANGO_DEBUG=1 for a development-only default)")
+    SECRET_KEY = "development-only-not-secret"  # only ever used with DEBUG on
+
+# Comma-separated host names this site answers to; loopback by default.
+ALLOWED_HOSTS = [
+    h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()
+]
+
+# No admin, auth or sessions: these views need none of them, and they would
+# need Django's own tables in the shared products database.
+INSTALLED_APPS = ["async_api"]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # No CsrfViewMiddleware: nothing here authenticates with cookies, so there is
+    # no session for a cross-site request to ride on.
+]
+
+ROOT_URLCONF = "async_views.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    },
+]
+
+WSGI_APPLICATION = "async_views.wsgi.application"
+ASGI_APPLICATION = "async_views.asgi.application"
+
+# The shared products database, from the one place every app reads it.
+_db = url_parts(database_url())
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": _db["host"],
+        "PORT": _db["port"],
+        "USER": _db["user"],
+        "PASSWORD": _db["password"] or "",
+        "NAME": _db["dbname"],
+    }
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
