@@ -8,6 +8,8 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
+import psycopg2
+import psycopg2.extras
 import pytest
 
 from products_db import servers
@@ -26,6 +28,16 @@ def require_tool(executable: str, install_hint: str) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+def query(database_url: str, sql: str, *args: object) -> list[dict]:
+    """Run one query against the test database from a plain (sync) test."""
+    with psycopg2.connect(database_url) as connection:
+        with connection.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cursor:
+            cursor.execute(sql, args or None)
+            rows = [dict(row) for row in cursor.fetchall()] if cursor.description else []
+    connection.close()
+    return rows
 
 
 @pytest.fixture(scope="session")

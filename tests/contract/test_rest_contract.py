@@ -1,0 +1,222 @@
+"""The REST contract every framework serves: same requests, same answers, every bad input a JSON 4xx."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from products_db.rules import MAX_BODY_BYTES, MAX_NAME_LENGTH
+from tests.conftest import query
+
+JSON = "application/json"
+
+
+def assert_json_error(response: httpx.Response, status: int) -> str:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(JSON)
+    body = response.json()
+    assert list(body) == ["error"] and isinstance(body["error"], str) and body["error"]
+    return body["error"]
+
+
+def product_count(database_url: str) -> int:
+    return query(database_url, "SELECT count(*) AS n FROM product")[0]["n"]
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+def test_brands_are_all_brands_in_id_order(api: httpx.Client, database_url: str) -> None:
+    response = api.get("/brands")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith(JSON)
+    expected = query(database_url, "SELECT brand_id, brand_name FROM brand ORDER BY brand_id")
+    assert response.json() == expected
+    assert len(expected) == 100
+
+
+def test_product_by_id(api: httpx.Client, database_url: str) -> None:
+    response = api.get("/products/7")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith(JSON)
+    [row] = query(database_url, "SELECT product_id, product_name, brand_id FROM product WHERE product_id = 7")
+    assert response.json() == row
+
+
+@pytest.mark.parametrize("missing", ["999999", "0", "-1", "2147483647", "-2147483648", "007000"])
+def test_missing_product_is_404(api: httpx.Client, missing: str) -> None:
+    assert "exist" in assert_json_error(api.get(f"/products/{missing}"), 404)
+
+
+@pytest.mark.parametrize(
+    "bad_id",
+    [
+        "abc",
+        "1.5",
+        "1e3",
+        "0x10",
+        "+1",
+        "%201",
+        "1%20",
+        "99999999999",
+        "2147483648",
+        "-2147483649",
+        "%D9%A1",
+        "1_000",
+        "123456789012345678901234567890",
+    ],
+)
+def test_bad_product_id_is_400(api: httpx.Client, bad_id: str) -> None:
+    assert "product id" in assert_json_error(api.get(f"/products/{bad_id}"), 400)
+
+
+def test_unknown_path_is_json_404(api: httpx.Client) -> None:
+    assert_json_error(api.get("/no/such/path"), 404)
+
+
+def test_wrong_method_is_json_405_with_allow(api: httpx.Client) -> None:
+    response = api.delete("/brands")
+    assert_json_error(response, 405)
+    assert "GET" in response.headers["allow"]
+    response = api.get("/product")
+    assert_json_error(response, 405)
+    assert "POST" in response.headers["allow"]
+
+
+# --- creating ----------------------------------------------------------------------------
+
+
+def create(api: httpx.Client, body: object) -> httpx.Response:
+    return api.post("/product", json=body)
+
+
+def test_create_returns_201_location_and_product(api: httpx.Client) -> None:
+    response = create(api, {"product_name": "contract test kettle", "brand_id": 3})
+    assert response.status_code == 201, response.text
+    assert response.headers["content-type"].startswith(JSON)
+    product = response.json()
+    assert set(product) == {"product_id", "product_name", "brand_id"}
+    assert product["product_name"] == "contract test kettle" and product["brand_id"] == 3
+    assert isinstance(product["product_id"], int) and product["product_id"] > 1000
+    assert response.headers["location"] == f"/products/{product['product_id']}"
+    assert api.get(response.headers["location"]).json() == product
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Robert'); DROP TABLE product; --",
+        "1 OR 1=1; SELECT * FROM brand",
+        "$1 $2 %s %(name)s {0} \\x00-not-a-nul",
+        "Café ☕ 数据 🚀 עברית",
+        "ä" * MAX_NAME_LENGTH,
+        "😀" * MAX_NAME_LENGTH,
+        "  padded  ",
+    ],
+)
+def test_names_are_stored_literally(api: httpx.Client, name: str) -> None:
+    response = create(api, {"product_name": name, "brand_id": 1})
+    assert response.status_code == 201, response.text
+    assert response.json()["product_name"] == name
+    assert api.get(response.headers["location"]).json()["product_name"] == name
+    assert api.get("/brands").status_code == 200  # the table is still there
+
+
+def test_concurrent_creates_all_land(api: httpx.Client) -> None:
+    names = [f"concurrent product {i}" for i in range(20)]
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        responses = list(pool.map(lambda n: create(api, {"product_name": n, "brand_id": 2}), names))
+    assert all(r.status_code == 201 for r in responses)
+    ids = {r.json()["product_id"] for r in responses}
+    assert len(ids) == len(names)
+    for response, name in zip(responses, names, strict=True):
+        assert api.get(response.headers["location"]).json()["product_name"] == name
+
+
+BAD_BODIES: list[tuple[str, object]] = [
+    ("array", []),
+    ("string", "product"),
+    ("number", 42),
+    ("null", None),
+    ("empty object", {}),
+    ("missing name", {"brand_id": 1}),
+    ("missing brand", {"product_name": "x"}),
+    ("brand as string", {"product_name": "x", "brand_id": "1"}),
+    ("brand as float", {"product_name": "x", "brand_id": 1.5}),
+    ("brand as whole float", {"product_name": "x", "brand_id": 1.0}),
+    ("brand as bool", {"product_name": "x", "brand_id": True}),
+    ("brand as null", {"product_name": "x", "brand_id": None}),
+    ("brand as list", {"product_name": "x", "brand_id": [1]}),
+    ("name as number", {"product_name": 5, "brand_id": 1}),
+    ("name as null", {"product_name": None, "brand_id": 1}),
+    ("name as object", {"product_name": {"a": 1}, "brand_id": 1}),
+    ("empty name", {"product_name": "", "brand_id": 1}),
+    ("blank name", {"product_name": " \t\n ", "brand_id": 1}),
+    ("overlong name", {"product_name": "x" * (MAX_NAME_LENGTH + 1), "brand_id": 1}),
+    ("NUL in name", {"product_name": "a\x00b", "brand_id": 1}),
+    ("unknown brand", {"product_name": "x", "brand_id": 999999}),
+    ("brand zero", {"product_name": "x", "brand_id": 0}),
+    ("negative brand", {"product_name": "x", "brand_id": -5}),
+    ("brand over INTEGER", {"product_name": "x", "brand_id": 99999999999}),
+    ("huge brand", {"product_name": "x", "brand_id": 10**40}),
+    ("unknown field", {"product_name": "x", "brand_id": 1, "price": 9}),
+]
+
+
+@pytest.mark.parametrize("body", [b for _, b in BAD_BODIES], ids=[label for label, _ in BAD_BODIES])
+def test_bad_bodies_are_400_and_store_nothing(api: httpx.Client, database_url: str, body: object) -> None:
+    before = product_count(database_url)
+    assert_json_error(create(api, body), 400)
+    assert product_count(database_url) == before
+
+
+RAW_BAD_BODIES: list[tuple[str, bytes]] = [
+    ("no body", b""),
+    ("whitespace", b"  \n"),
+    ("invalid JSON", b'{"product_name": "x", "brand_id": 1'),
+    ("trailing garbage", b'{"product_name": "x", "brand_id": 1} x'),
+    ("single quotes", b"{'product_name': 'x', 'brand_id': 1}"),
+    ("invalid UTF-8", b'{"product_name": "\xff\xfe", "brand_id": 1}'),
+    ("lone surrogate", b'{"product_name": "\\ud800", "brand_id": 1}'),
+    ("deep nesting", b"[" * 100_000 + b"]" * 100_000),
+    ("NaN brand", b'{"product_name": "x", "brand_id": NaN}'),
+]
+
+
+@pytest.mark.parametrize("raw", [b for _, b in RAW_BAD_BODIES], ids=[label for label, _ in RAW_BAD_BODIES])
+def test_malformed_bodies_are_400(api: httpx.Client, database_url: str, raw: bytes) -> None:
+    before = product_count(database_url)
+    assert_json_error(api.post("/product", content=raw, headers={"Content-Type": JSON}), 400)
+    assert product_count(database_url) == before
+
+
+def test_missing_content_type_is_taken_as_json(api: httpx.Client) -> None:
+    response = api.post("/product", content=json.dumps({"product_name": "no header", "brand_id": 4}))
+    assert response.status_code == 201, response.text
+
+
+def test_json_with_charset_is_accepted(api: httpx.Client) -> None:
+    body = json.dumps({"product_name": "with charset", "brand_id": 4})
+    response = api.post("/product", content=body, headers={"Content-Type": "application/json; charset=utf-8"})
+    assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+)
+def test_other_content_types_are_415(api: httpx.Client, content_type: str) -> None:
+    body = json.dumps({"product_name": "x", "brand_id": 1})
+    response = api.post("/product", content=body, headers={"Content-Type": content_type})
+    assert "application/json" in assert_json_error(response, 415)
+
+
+def test_body_over_the_limit_is_413(api: httpx.Client, database_url: str) -> None:
+    before = product_count(database_url)
+    body = json.dumps({"product_name": "x" * MAX_BODY_BYTES, "brand_id": 1})
+    assert_json_error(api.post("/product", content=body, headers={"Content-Type": JSON}), 413)
+    assert product_count(database_url) == before
+    # The server is still healthy afterwards.
+    assert api.get("/brands").status_code == 200
