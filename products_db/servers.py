@@ -47,7 +47,7 @@ COMMANDS: dict[str, ServerCommand] = {
         ),
         ServerCommand(
             "aiohttp-gunicorn",
-            "gunicorn 'aiohttp_api.app:init_app()' --worker-class aiohttp.GunicornWebWorker --workers 2",
+            "gunicorn -c python:aiohttp_api.gunicorn_conf 'aiohttp_api.app:init_app()'",
             "--bind 127.0.0.1:{port}",
             demo_port=8081,
         ),

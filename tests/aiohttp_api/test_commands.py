@@ -1,0 +1,62 @@
+"""The aiohttp server commands from the README: /time, and a one-line error when the database is wrong."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import datetime
+
+import httpx
+import pytest
+
+from products_db import servers
+from products_db.embedded import free_port
+
+COMMANDS = ["aiohttp", "aiohttp-gunicorn"]
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_time_endpoint(start_server, name: str) -> None:
+    """Listing 9.1: month, day and time of the server's clock."""
+    with start_server(name) as server:
+        response = httpx.get(f"{server.url}/time")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    now = datetime.now()
+    assert set(body) == {"month", "day", "time"}
+    assert (body["month"], body["day"]) in {(now.month, now.day), ((now.month - 2) % 12 + 1, body["day"])}
+    datetime.strptime(body["time"], "%H:%M:%S.%f")
+
+
+def run_until_exit(name: str, database_url: str) -> tuple[int, str]:
+    command = servers.COMMANDS[name]
+    process = subprocess.run(
+        command.argv(free_port()),
+        cwd=servers.REPO_ROOT / command.cwd,
+        env=servers._environment(database_url, {}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return process.returncode, process.stdout + process.stderr
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_unreachable_database_is_one_clear_line(name: str) -> None:
+    closed = f"postgresql://postgres:secret@127.0.0.1:{free_port()}/products"
+    code, output = run_until_exit(name, closed)
+    assert code != 0
+    assert "Traceback" not in output
+    errors = [line for line in output.splitlines() if "error: cannot use the database" in line]
+    assert len(errors) >= 1
+    assert "secret" not in output  # the password is never printed
+    assert "postgresql://postgres:***@127.0.0.1" in errors[0]
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_missing_database_is_one_clear_line(name: str, database_url: str) -> None:
+    wrong = database_url.rsplit("/", 1)[0] + "/no_such_database"
+    code, output = run_until_exit(name, wrong)
+    assert code != 0
+    assert "Traceback" not in output
+    assert any('database "no_such_database" does not exist' in line for line in output.splitlines())
