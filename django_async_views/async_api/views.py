@@ -1,7 +1,94 @@
-"""Views of the async_api app."""
+"""Listings 9.11, 9.14 and 9.15: async views, sync_to_async and async_to_sync, plus the index and a loop probe."""
 
-from django.http import HttpRequest, HttpResponse
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from asgiref.sync import async_to_sync, iscoroutinefunction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+from products_db.rules import InvalidInput
+
+from .blocking import run_sleeps
+from .loops import running_loop_info
+from .params import Limits, parse_batch, parse_sleeps
+from .requests_batch import make_requests
+
+# Any URL works; this one is the aiohttp API that `make demo` starts on port 8080.
+EXAMPLE_URL = "http://127.0.0.1:8080/brands"
+
+
+def bad_input_is_400(*, as_json: bool) -> Callable:
+    """The one place a bad parameter becomes an HTTP answer: a 400 saying which parameter and what is allowed."""
+
+    def answer(request: HttpRequest, error: InvalidInput) -> HttpResponse:
+        if as_json:
+            return JsonResponse({"error": error.message}, status=error.status)
+        return render(request, "async_api/bad_request.html", {"error": error.message}, status=error.status)
+
+    def decorate(view: Callable) -> Callable:
+        # Django runs a coroutine function as an async view and anything else as a
+        # sync view, so the wrapper must keep the kind of the view it wraps.
+        if iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+                try:
+                    return await view(request, *args, **kwargs)
+                except InvalidInput as error:
+                    return answer(request, error)
+
+            return async_wrapper
+
+        @functools.wraps(view)
+        def sync_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            try:
+                return view(request, *args, **kwargs)
+            except InvalidInput as error:
+                return answer(request, error)
+
+        return sync_wrapper
+
+    return decorate
 
 
 async def index(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("async_views")
+    return render(request, "async_api/index.html", {"example_url": EXAMPLE_URL, "limits": Limits.from_settings()})
+
+
+@bad_input_is_400(as_json=False)
+async def requests_view(request: HttpRequest) -> HttpResponse:
+    """Listing 9.11: an async view. Under ASGI it runs on the server's event loop; under WSGI
+    Django gives it a fresh loop of its own, so it still sends its requests concurrently."""
+    limits = Limits.from_settings()
+    params = parse_batch(request.GET, limits)
+    batch = await make_requests(params.url, params.request_num, limits.request_timeout)
+    return render(request, "async_api/requests.html", {"batch": batch, "view": "async view"})
+
+
+@bad_input_is_400(as_json=False)
+def requests_view_sync(request: HttpRequest) -> HttpResponse:
+    """Listing 9.15: a sync view that still uses the async batch, through async_to_sync. Under ASGI the
+    coroutine is sent to the server's running loop; under WSGI a new loop is made for this call."""
+    limits = Limits.from_settings()
+    params = parse_batch(request.GET, limits)
+    batch = async_to_sync(make_requests)(params.url, params.request_num, limits.request_timeout)
+    return render(request, "async_api/requests.html", {"batch": batch, "view": "sync view + async_to_sync"})
+
+
+@bad_input_is_400(as_json=True)
+async def sync_to_async_view(request: HttpRequest) -> HttpResponse:
+    """Listing 9.14: blocking calls from an async view, thread-sensitive (one thread, serial) or not (parallel)."""
+    params = parse_sleeps(request.GET, Limits.from_settings())
+    result = await run_sleeps(params.sleep_time, params.num_calls, params.thread_sensitive)
+    return JsonResponse(result)
+
+
+async def loop_view(request: HttpRequest) -> HttpResponse:
+    """The event loop running this async view: the same one on every request under ASGI, a new one under WSGI
+    (the book asks the reader to print id(asyncio.get_running_loop()) to see this)."""
+    return JsonResponse(asdict(running_loop_info()))

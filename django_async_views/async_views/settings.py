@@ -67,3 +67,18 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Bounds of the async views' query parameters (issue 5), from the environment.
+ASYNC_API_MAX_REQUEST_NUM = int(os.environ.get("ASYNC_API_MAX_REQUEST_NUM", "100"))
+ASYNC_API_MAX_NUM_CALLS = int(os.environ.get("ASYNC_API_MAX_NUM_CALLS", "50"))
+ASYNC_API_MAX_SLEEP_TIME = float(os.environ.get("ASYNC_API_MAX_SLEEP_TIME", "10"))
+# sleep_time x num_calls: thread-sensitive sleeps run one after another, and
+# gunicorn's sync worker is killed after 30 s (its default timeout) without an answer.
+ASYNC_API_MAX_TOTAL_SLEEP = float(os.environ.get("ASYNC_API_MAX_TOTAL_SLEEP", "25"))
+# Seconds each outgoing request of the requests views may take.
+ASYNC_API_REQUEST_TIMEOUT = float(os.environ.get("ASYNC_API_REQUEST_TIMEOUT", "10"))
+# The requests views fetch any URL they are given: on anything but your own
+# machine, name the hosts they may call (comma-separated). Empty means any host.
+ASYNC_API_ALLOWED_TARGET_HOSTS = [
+    h.strip().lower() for h in os.environ.get("ASYNC_API_ALLOWED_TARGET_HOSTS", "").split(",") if h.strip()
+]
