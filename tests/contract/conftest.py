@@ -12,6 +12,7 @@ import pytest
 CONTRACT_SERVERS = [
     "aiohttp",
     "aiohttp-gunicorn",
+    "flask",
 ]
 
 # Commands that need settings of their own to start (on top of DATABASE_URL).

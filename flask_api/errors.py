@@ -1,0 +1,55 @@
+"""The one layer that turns domain errors and Werkzeug's HTTP errors into JSON bodies."""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg2
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
+
+from products_db.rules import InvalidInput, PayloadTooLarge, ProductNotFound
+
+from .db import DatabaseUnavailable
+from .views import json_response
+
+log = logging.getLogger(__name__)
+
+
+def json_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return json_response({"error": message}, status=status, headers=headers)
+
+
+def domain_error(error: InvalidInput | ProductNotFound) -> Response:
+    return json_error(error.status, error.message)
+
+
+def http_error(error: HTTPException) -> Response:
+    """404 for an unknown path, 405 with its Allow header, 413 past MAX_CONTENT_LENGTH, and so on."""
+    if isinstance(error, RequestEntityTooLarge):
+        return json_error(413, PayloadTooLarge().message)
+    headers = None
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        headers = {"Allow": ",".join(sorted(error.valid_methods))}  # aiohttp's spelling
+    return json_error(error.code or 500, (error.name or "error").lower(), headers)
+
+
+def database_unavailable(error: Exception) -> Response:
+    if not isinstance(error, DatabaseUnavailable):  # the pool opened, then the server went away
+        log.error("database unavailable: %s", str(error).strip().splitlines()[0] if str(error) else error)
+    return json_error(503, "the database is unavailable, try again later")
+
+
+def unexpected_error(error: Exception) -> Response:
+    log.exception("unhandled error")
+    return json_error(500, "internal server error")
+
+
+def setup_errors(app: Flask) -> None:
+    app.register_error_handler(InvalidInput, domain_error)
+    app.register_error_handler(ProductNotFound, domain_error)
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(DatabaseUnavailable, database_unavailable)
+    app.register_error_handler(psycopg2.OperationalError, database_unavailable)
+    app.register_error_handler(psycopg2.InterfaceError, database_unavailable)
+    app.register_error_handler(Exception, unexpected_error)

@@ -1,0 +1,27 @@
+"""The application factory: settings, routes and the error layer; no I/O until a request needs the database."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from products_db.config import Settings
+from products_db.rules import MAX_BODY_BYTES
+
+from .db import EXTENSION, Database
+from .errors import setup_errors
+from .routes import setup_routes
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    app = Flask("flask_api")
+    # Werkzeug answers 413 instead of reading a body past this size.
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    # Other frameworks answer //brands with 404; Werkzeug would redirect it.
+    app.url_map.merge_slashes = False
+    # Flask's own home for an extension's state. The pool inside opens on the
+    # first request, i.e. in the gunicorn worker, after the fork.
+    app.extensions[EXTENSION] = Database(settings or Settings.from_env())
+    app.logger  # noqa: B018 - installs Flask's stderr handler, used by flask_api.* loggers
+    setup_routes(app)
+    setup_errors(app)
+    return app

@@ -1,0 +1,41 @@
+"""Request handlers: parse the request, call the db layer, shape the response (plain functions, no await)."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Response, current_app, request
+
+from products_db.rules import check_content_type, decode_json_body, parse_new_product, parse_product_id
+
+from . import db
+
+JSON_TYPE = "application/json; charset=utf-8"
+
+
+def json_response(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    # json.dumps as aiohttp's json_response does, not jsonify: jsonify sorts
+    # keys and drops the spaces, and every framework must send the same bytes.
+    return Response(json.dumps(payload), status=status, headers=headers, content_type=JSON_TYPE)
+
+
+def database() -> db.Database:
+    return current_app.extensions[db.EXTENSION]
+
+
+def brands() -> Response:
+    """Listing 9.5, with the connection borrowed from this worker's pool."""
+    return json_response(db.brands(database()))
+
+
+def get_product(product_id: str) -> Response:
+    return json_response(db.product(database(), parse_product_id(product_id)))
+
+
+def create_product() -> Response:
+    check_content_type(request.headers.get("Content-Type"))
+    # get_data() reads the whole body, blocking this worker meanwhile; past
+    # MAX_CONTENT_LENGTH Werkzeug stops reading and raises 413.
+    body = decode_json_body(request.get_data(cache=False))
+    product = db.create_product(database(), parse_new_product(body))
+    return json_response(product, status=201, headers={"Location": f"/products/{product['product_id']}"})
