@@ -35,6 +35,11 @@ class ServerCommand:
         return shlex.split(f"{self.documented} {self.port_args.format(port=port)} {extra}")
 
 
+# Django refuses to start without SECRET_KEY unless DJANGO_DEBUG=1. `make demo` and
+# the tests run it with DEBUG off, as deployed, so they pass this key: it is public,
+# in this file, and only fit for a server on 127.0.0.1. A real deployment sets its own.
+DJANGO_DEMO_ENV = {"SECRET_KEY": "insecure-demo-and-test-only-key-never-deploy-this"}
+
 # The first word of each command is looked up in the virtualenv that runs us.
 COMMANDS: dict[str, ServerCommand] = {
     command.name: command
@@ -80,6 +85,7 @@ COMMANDS: dict[str, ServerCommand] = {
             demo_port=8005,
             cwd="django_async_views",
             ready_path="/",
+            env=DJANGO_DEMO_ENV,
         ),
         ServerCommand(
             "django-wsgi",
@@ -88,6 +94,7 @@ COMMANDS: dict[str, ServerCommand] = {
             demo_port=8006,
             cwd="django_async_views",
             ready_path="/",
+            env=DJANGO_DEMO_ENV,
         ),
         ServerCommand(
             "raw-wsgi",
@@ -107,8 +114,9 @@ COMMANDS: dict[str, ServerCommand] = {
 }
 
 
-def register(command: ServerCommand) -> None:
-    COMMANDS[command.name] = command
+# Names of the commands this process has started: the test suite checks at the
+# end that every documented command was started at least once.
+STARTED: set[str] = set()
 
 
 @dataclass
@@ -198,6 +206,7 @@ def run(
     if isinstance(command, str):
         command = COMMANDS[command]
     port = port or free_port()
+    STARTED.add(command.name)
     log_file = tempfile.NamedTemporaryFile(prefix=f"{command.name}-", suffix=".log", delete=False)
     process = subprocess.Popen(
         command.argv(port, extra_args),

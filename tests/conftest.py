@@ -65,3 +65,19 @@ def start_server(database_url: str) -> StartServer:
         return servers.run(name, **kwargs)
 
     return start
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A whole-suite run fails if a documented server command was never started by any test."""
+    config = session.config
+    tests_dir = config.rootpath / "tests"
+    whole_suite = {(config.invocation_params.dir / a).resolve() for a in config.args} <= {tests_dir, config.rootpath}
+    selected = config.getoption("keyword") or config.getoption("markexpr")
+    if exitstatus != 0 or not whole_suite or selected or config.option.collectonly:
+        return
+    never = sorted(set(servers.COMMANDS) - servers.STARTED)
+    if never:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"documented server commands no test started: {', '.join(never)}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
