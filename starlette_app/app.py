@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TypedDict
 
 import asyncpg
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from products_db.config import Settings
-from products_db.pool import DatabaseUnavailable, create_pool
+from products_db.pool import create_pool
 
+from .errors import exception_handlers
+from .limits import BodySizeLimit
 from .routes import routes
+from .startup import OneLineStartupError
 
 
 class State(TypedDict):
@@ -29,15 +32,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         # Starlette 1.x replaced on_startup/on_shutdown with one context manager:
         # the pool is opened before the first request and closed after the last.
-        try:
-            pool = await create_pool(settings)
-        except DatabaseUnavailable as error:
-            print(f"error: {error}", file=sys.stderr, flush=True)
-            raise SystemExit(3) from None
+        # A database that is down raises DatabaseUnavailable here: the server
+        # logs its one line (OneLineStartupError) and exits with code 3.
+        pool = await create_pool(settings)
         async with pool:
             yield {"pool": pool}
 
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(OneLineStartupError), Middleware(BodySizeLimit)],
+        exception_handlers=exception_handlers,
+    )
+    # Like aiohttp, '/brands/' is an unknown path (404), not a redirect to '/brands'.
+    app.router.redirect_slashes = False
+    return app
 
 
 # Building the app does no I/O: the pool opens when the server runs the lifespan.

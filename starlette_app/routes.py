@@ -1,5 +1,13 @@
 """Every route of the Starlette app in one list."""
 
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 
-routes: list[BaseRoute] = []
+from . import rest
+
+routes: list[BaseRoute] = [
+    # The REST API (listing 9.8 and the aiohttp API's product endpoints). A GET
+    # route answers HEAD too; any other method gets 405 with an Allow header.
+    Route("/brands", rest.brands, methods=["GET"]),
+    Route("/products/{id}", rest.get_product, methods=["GET"]),
+    Route("/product", rest.create_product, methods=["POST"]),
+]

@@ -13,6 +13,8 @@ CONTRACT_SERVERS = [
     "aiohttp",
     "aiohttp-gunicorn",
     "flask",
+    "starlette",
+    "starlette-gunicorn",
 ]
 
 # Commands that need settings of their own to start (on top of DATABASE_URL).

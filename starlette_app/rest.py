@@ -1,0 +1,36 @@
+"""The REST handlers on Starlette (listing 9.8, plus the aiohttp API's product endpoints): HTTP only."""
+
+from __future__ import annotations
+
+import asyncpg
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from products_db.rules import check_content_type, decode_json_body, parse_new_product, parse_product_id
+
+from . import db
+
+
+def pool(request: Request) -> asyncpg.Pool:
+    # The lifespan yielded {"pool": ...}; Starlette gives every request a
+    # shallow copy of that state, so all requests of a process share one pool.
+    return request.state.pool
+
+
+async def brands(request: Request) -> JSONResponse:
+    """Listing 9.8."""
+    return JSONResponse(await db.brands(pool(request)))
+
+
+async def get_product(request: Request) -> JSONResponse:
+    product_id = parse_product_id(request.path_params["id"])
+    return JSONResponse(await db.product(pool(request), product_id))
+
+
+async def create_product(request: Request) -> JSONResponse:
+    check_content_type(request.headers.get("content-type"))
+    # body() awaits the body message by message; BodySizeLimit (limits.py)
+    # raises PayloadTooLarge from inside it once the limit is passed.
+    body = decode_json_body(await request.body())
+    product = await db.create_product(pool(request), parse_new_product(body))
+    return JSONResponse(product, status_code=201, headers={"Location": f"/products/{product['product_id']}"})
