@@ -1,1 +1,1 @@
-"""Placeholder until its issue lands."""
+"""Listings 9.6 and 9.7: the bare WSGI and ASGI interfaces, no framework, no I/O (the benchmark's ceiling)."""

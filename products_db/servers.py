@@ -110,6 +110,14 @@ COMMANDS: dict[str, ServerCommand] = {
             demo_port=8008,
             ready_path="/",
         ),
+        # The same bare ASGI app, with gunicorn managing uvicorn workers.
+        ServerCommand(
+            "raw-asgi-gunicorn",
+            "gunicorn asgi_raw.asgi_app:application -k uvicorn_worker.UvicornWorker",
+            "--bind 127.0.0.1:{port}",
+            demo_port=8010,
+            ready_path="/",
+        ),
     ]
 }
 
