@@ -28,7 +28,15 @@ def available(command: servers.ServerCommand) -> bool:
         sys.path.remove(str(root))
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds the ExitStack below, which stops every server
+
+
 def main() -> int:
+    # Servers run in process groups of their own (so a stray signal cannot kill
+    # half of them); this process stops them on Ctrl-C, SIGTERM or a closed terminal.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGHUP, _exit_on_signal)
     url = up()
     print(f"database: {url}\n")
     with ExitStack() as stack:
