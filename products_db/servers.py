@@ -78,6 +78,17 @@ COMMANDS: dict[str, ServerCommand] = {
             demo_port=8004,
             ready_path="/",
         ),
+        # The counter shared through Postgres, so any number of workers (and hosts) agree.
+        # The README documents it as `COUNTER_MODE=postgres uvicorn --workers 4 starlette_app.app:app`;
+        # the variable lives in env because argv() does not run a shell.
+        ServerCommand(
+            "counter-shared",
+            "uvicorn --workers 4 starlette_app.app:app",
+            "--port {port}",
+            demo_port=8009,
+            ready_path="/",
+            env={"COUNTER_MODE": "postgres"},
+        ),
         ServerCommand(
             "django-asgi",
             "gunicorn async_views.asgi:application -k uvicorn_worker.UvicornWorker",

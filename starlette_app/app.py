@@ -13,6 +13,8 @@ from starlette.middleware import Middleware
 from products_db.config import Settings
 from products_db.pool import create_pool
 
+from .counter import CounterSettings, open_counter
+from .counter_broadcast import Clients
 from .errors import exception_handlers
 from .limits import BodySizeLimit
 from .routes import routes
@@ -23,10 +25,12 @@ class State(TypedDict):
     """What the lifespan yields; Starlette copies it into every request.state."""
 
     pool: asyncpg.Pool
+    counter: Clients  # the /counter WebSocket clients of this process (counter.py)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, counter_settings: CounterSettings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
+    counter_settings = counter_settings or CounterSettings.from_env()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -35,8 +39,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # A database that is down raises DatabaseUnavailable here: the server
         # logs its one line (OneLineStartupError) and exits with code 3.
         pool = await create_pool(settings)
-        async with pool:
-            yield {"pool": pool}
+        # The counter's tasks (and, with COUNTER_MODE=postgres, its LISTEN connection) live as long.
+        async with pool, open_counter(counter_settings, pool, settings.database_url) as counter:
+            yield {"pool": pool, "counter": counter}
 
     app = Starlette(
         routes=routes,

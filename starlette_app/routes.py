@@ -1,8 +1,9 @@
 """Every route of the Starlette app in one list."""
 
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
-from . import rest
+from . import counter, rest
 
 routes: list[BaseRoute] = [
     # The REST API (listing 9.8 and the aiohttp API's product endpoints). A GET
@@ -10,4 +11,8 @@ routes: list[BaseRoute] = [
     Route("/brands", rest.brands, methods=["GET"]),
     Route("/products/{id}", rest.get_product, methods=["GET"]),
     Route("/product", rest.create_product, methods=["POST"]),
+    # The WebSocket user counter (listing 9.9) and its page (listing 9.10).
+    WebSocketRoute("/counter", counter.UserCounter),
+    Route("/", counter.counter_page, methods=["GET"]),
+    Mount("/static", StaticFiles(directory=counter.STATIC_DIR), name="static"),
 ]

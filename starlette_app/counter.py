@@ -1,0 +1,95 @@
+"""The WebSocket user counter (listing 9.9) and the page that shows it (listing 9.10)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import asyncpg
+from starlette.endpoints import WebSocketEndpoint
+from starlette.requests import Request
+from starlette.responses import FileResponse
+from starlette.websockets import WebSocket
+
+from .counter_broadcast import Clients, log_crash
+from .counter_shared import shared_count
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+MODES = ("memory", "postgres")
+
+
+@dataclass(frozen=True)
+class CounterSettings:
+    """COUNTER_MODE picks where the count lives; the rest tune the shared mode and the broadcast."""
+
+    # memory: each process counts its own clients, as in the book; right with one worker only.
+    # postgres: every worker and host shares one exact count through the database.
+    mode: Literal["memory", "postgres"] = "memory"
+    heartbeat: float = 1.0  # COUNTER_HEARTBEAT: seconds between a worker's liveness updates
+    expiry: float = 5.0  # COUNTER_EXPIRY: a worker silent this long no longer counts
+    send_timeout: float = 1.0  # COUNTER_SEND_TIMEOUT: a client that takes longer to accept a send is dropped
+
+    @classmethod
+    def from_env(cls) -> CounterSettings:
+        mode = os.environ.get("COUNTER_MODE", "memory")
+        if mode not in MODES:
+            raise ValueError(f"COUNTER_MODE must be one of {', '.join(MODES)}, got {mode!r}")
+        settings = cls(
+            mode=mode,  # type: ignore[arg-type]
+            heartbeat=float(os.environ.get("COUNTER_HEARTBEAT", cls.heartbeat)),
+            expiry=float(os.environ.get("COUNTER_EXPIRY", cls.expiry)),
+            send_timeout=float(os.environ.get("COUNTER_SEND_TIMEOUT", cls.send_timeout)),
+        )
+        if not 0 < settings.heartbeat < settings.expiry:
+            raise ValueError("COUNTER_HEARTBEAT must be positive and shorter than COUNTER_EXPIRY")
+        if settings.send_timeout <= 0:
+            raise ValueError("COUNTER_SEND_TIMEOUT must be positive")
+        return settings
+
+
+@asynccontextmanager
+async def open_counter(settings: CounterSettings, pool: asyncpg.Pool, database_url: str) -> AsyncIterator[Clients]:
+    """The lifespan's counter: this process's clients, plus the shared count in postgres mode."""
+    clients = Clients(settings.send_timeout)
+    if settings.mode == "memory":
+        # The book's version: the count is simply how many clients this process holds.
+        clients.on_change = lambda: clients.publish(str(clients.count))
+    sender = asyncio.create_task(clients.run(), name="counter-broadcast")
+    sender.add_done_callback(log_crash)
+    try:
+        if settings.mode == "postgres":
+            async with shared_count(clients, pool, database_url, settings.heartbeat, settings.expiry):
+                yield clients
+        else:
+            yield clients
+    finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+        await clients.aclose()
+
+
+class UserCounter(WebSocketEndpoint):
+    """Tells every connected client how many clients are connected, on every connect and disconnect."""
+
+    # The book sets encoding = "text"; then a binary message from a client makes Starlette raise,
+    # which the server logs as an application error. We ignore whatever clients send, so accept any.
+    encoding = None
+
+    async def on_connect(self, websocket: WebSocket) -> None:
+        await websocket.accept()
+        websocket.state.counter.add(websocket)
+
+    async def on_receive(self, websocket: WebSocket, data: Any) -> None:
+        pass
+
+    async def on_disconnect(self, websocket: WebSocket, close_code: int) -> None:
+        websocket.state.counter.discard(websocket)
+
+
+async def counter_page(request: Request) -> FileResponse:
+    return FileResponse(STATIC_DIR / "counter.html")

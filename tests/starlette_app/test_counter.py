@@ -1,0 +1,209 @@
+"""The WebSocket user counter with one worker (listing 9.9): real clients against `uvicorn --workers 1`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from products_db.servers import RunningServer
+from starlette_app.counter import CounterSettings
+from starlette_app.counter_broadcast import Clients
+
+CONVERGE_TIMEOUT = 10.0
+
+
+@pytest.fixture(scope="module")
+def counter_server(start_server) -> Iterator[RunningServer]:
+    with start_server("counter") as server:
+        yield server
+
+
+def ws_url(server: RunningServer) -> str:
+    return server.url.replace("http://", "ws://", 1) + "/counter"
+
+
+async def wait_for_count(ws: ClientConnection, expected: int, within: float = CONVERGE_TIMEOUT) -> None:
+    """Read counts until the client has seen `expected`: counts are state, so the latest one matters."""
+    seen = []
+    try:
+        async with asyncio.timeout(within):
+            while not seen or seen[-1] != str(expected):
+                seen.append(await ws.recv())
+    except TimeoutError:
+        raise AssertionError(f"expected the count {expected}, the client saw {seen}") from None
+
+
+async def assert_stays(ws: ClientConnection, expected: int, quiet: float = 0.3) -> None:
+    """Nothing different arrives for a while: the count has settled on `expected`, not passed through it."""
+    try:
+        async with asyncio.timeout(quiet):
+            while True:
+                message = await ws.recv()
+                assert message == str(expected), f"count moved on to {message} after settling on {expected}"
+    except TimeoutError:
+        pass
+
+
+async def connect_counted(url: str, expected: int) -> ClientConnection:
+    ws = await connect(url)
+    await wait_for_count(ws, expected)
+    return ws
+
+
+def test_page_and_static_files_are_served(counter_server: RunningServer) -> None:
+    page = httpx.get(counter_server.url + "/", timeout=10)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert 'id="counter"' in page.text and "/static/counter.js" in page.text
+    script = httpx.get(counter_server.url + "/static/counter.js", timeout=10)
+    assert script.status_code == 200
+    # The WebSocket URL follows the page (the browser test opens it on a random port).
+    assert "//${location.host}/counter" in script.text
+
+
+async def test_counts_on_connect_and_disconnect(counter_server: RunningServer) -> None:
+    url = ws_url(counter_server)
+    first = await connect_counted(url, 1)
+    second = await connect_counted(url, 2)
+    await wait_for_count(first, 2)
+    third = await connect_counted(url, 3)
+    for ws in (first, second):
+        await wait_for_count(ws, 3)
+    await second.close()
+    for ws in (first, third):
+        await wait_for_count(ws, 2)
+        await assert_stays(ws, 2)
+    await third.close()
+    await wait_for_count(first, 1)
+    await first.close()
+
+
+async def test_abrupt_disconnect_is_counted_out(counter_server: RunningServer) -> None:
+    url = ws_url(counter_server)
+    stayer = await connect_counted(url, 1)
+    leavers = [await connect(url) for _ in range(3)]
+    await wait_for_count(stayer, 4)
+    for ws in leavers:
+        ws.transport.abort()  # TCP reset: no close frame, as when a laptop lid shuts or a process dies
+    await wait_for_count(stayer, 1)
+    await assert_stays(stayer, 1)
+    await stayer.close()
+
+
+async def open_non_reader(server: RunningServer) -> asyncio.StreamWriter:
+    """A client that completes nothing on its side: it sends the upgrade request and never reads a byte."""
+    _, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(
+        b"GET /counter HTTP/1.1\r\n"
+        b"Host: 127.0.0.1\r\n"
+        b"Upgrade: websocket\r\n"
+        b"Connection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    await writer.drain()
+    return writer
+
+
+async def test_a_client_that_never_reads_does_not_hold_up_the_others(counter_server: RunningServer) -> None:
+    url = ws_url(counter_server)
+    watcher = await connect_counted(url, 1)
+    silent = await open_non_reader(counter_server)
+    await wait_for_count(watcher, 2)
+    # Every change still reaches the reading clients while the silent one sits there.
+    others = []
+    for expected in range(3, 13):
+        others.append(await connect(url))
+        await wait_for_count(watcher, expected, within=5)
+    silent.transport.abort()
+    await wait_for_count(watcher, 11)
+    for ws in [*others, watcher]:
+        await ws.close()
+
+
+async def test_binary_and_text_messages_from_clients_are_ignored(counter_server: RunningServer) -> None:
+    url = ws_url(counter_server)
+    ws = await connect_counted(url, 1)
+    await ws.send(b"\x00\x01")
+    await ws.send("hello")
+    await assert_stays(ws, 1)
+    assert "Exception" not in counter_server.log()
+    await ws.close()
+
+
+# The broadcast itself, in process: a client whose send hangs or fails must not hold up the others.
+
+
+class FakeSocket:
+    """Stands in for a Starlette WebSocket: records what it is sent, or hangs, or fails."""
+
+    def __init__(self, behaviour: str = "ok") -> None:
+        self.behaviour = behaviour
+        self.received: list[tuple[float, str]] = []
+        self.closed_with: int | None = None
+        self.got_one = asyncio.Event()
+
+    async def send_text(self, text: str) -> None:
+        if self.behaviour == "hang":
+            await asyncio.Event().wait()
+        if self.behaviour == "fail":
+            raise ConnectionResetError("peer gone")
+        self.received.append((time.monotonic(), text))
+        self.got_one.set()
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed_with = code
+        if self.behaviour == "hang":
+            await asyncio.Event().wait()
+
+
+async def test_hanging_and_failing_sends_are_bounded_and_dropped() -> None:
+    send_timeout = 0.5
+    clients = Clients(send_timeout)
+    clients.on_change = lambda: clients.publish(str(clients.count))
+    sender = asyncio.create_task(clients.run())
+    good, hanging, failing = FakeSocket(), FakeSocket("hang"), FakeSocket("fail")
+    start = time.monotonic()
+    for ws in (good, hanging, failing):
+        clients.add(ws)  # type: ignore[arg-type]
+    async with asyncio.timeout(5):
+        while not good.received or good.received[-1][1] != "1":
+            await good.got_one.wait()
+            good.got_one.clear()
+    sender.cancel()
+    await asyncio.gather(sender, return_exceptions=True)
+    await clients.aclose()
+    first_at, first = good.received[0]
+    # The good client got the count at once, not after the hanging send's timeout...
+    assert first == "3" and first_at - start < send_timeout
+    # ...and ends on the true count once the other two are dropped, within about one timeout.
+    assert [text for _, text in good.received][-1] == "1"
+    assert good.received[-1][0] - start < 3 * send_timeout
+    assert clients.count == 1
+    assert hanging.closed_with == 1008
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"COUNTER_MODE": "redis"}, "COUNTER_MODE"),
+        ({"COUNTER_HEARTBEAT": "5", "COUNTER_EXPIRY": "2"}, "COUNTER_HEARTBEAT"),
+        ({"COUNTER_SEND_TIMEOUT": "0"}, "COUNTER_SEND_TIMEOUT"),
+    ],
+)
+def test_bad_counter_settings_are_refused(monkeypatch, env: dict[str, str], message: str) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ValueError, match=message):
+        CounterSettings.from_env()
+
+
+def test_counter_settings_defaults(monkeypatch) -> None:
+    for key in ("COUNTER_MODE", "COUNTER_HEARTBEAT", "COUNTER_EXPIRY", "COUNTER_SEND_TIMEOUT"):
+        monkeypatch.delenv(key, raising=False)
+    assert CounterSettings.from_env() == CounterSettings("memory", 1.0, 5.0, 1.0)
