@@ -1,0 +1,64 @@
+"""Shared by the async views tests: the servers' environment and reading the pages."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+# DEBUG stays off, as deployed, so Django needs a key: this one is only for tests.
+# Each outgoing request may take 1 s, so the timeout test is quick.
+SERVER_ENV = {"SECRET_KEY": "test-only-secret-key-for-the-async-views-tests-0123456789"}
+TEST_ENV = {**SERVER_ENV, "ASYNC_API_REQUEST_TIMEOUT": "1"}
+VIEWS_SERVERS = ["django-asgi", "django-wsgi"]
+
+
+class Tables(HTMLParser):
+    """The rows (lists of cell texts) of every <table id=...> in a page, and the text of elements with an id."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self.by_id: dict[str, str] = {}
+        self._table: str | None = None
+        self._cell: list[str] | None = None
+        self._id_stack: list[str | None] = []
+        self._texts: dict[str, list[str]] = {}
+        self.feed(page)
+        self.close()
+        self.by_id = {key: "".join(parts).strip() for key, parts in self._texts.items()}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        element_id = dict(attrs).get("id")
+        if tag == "table" and element_id:
+            self._table = element_id
+            self.tables[element_id] = []
+        elif tag == "tr" and self._table:
+            self.tables[self._table].append([])
+        elif tag in ("td", "th") and self._table:
+            self._cell = []
+        if tag in ("td", "th", "p", "span", "table"):
+            self._id_stack.append(element_id)
+            if element_id:
+                self._texts.setdefault(element_id, [])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._table and self._cell is not None:
+            self.tables[self._table][-1].append("".join(self._cell).strip())
+            self._cell = None
+        if tag == "table":
+            self._table = None
+        if tag in ("td", "th", "p", "span", "table") and self._id_stack:
+            self._id_stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+        for element_id in self._id_stack:
+            if element_id and element_id != self._table:
+                self._texts[element_id].append(data)
+
+
+def number(text: str) -> float:
+    """A number as Django's floatformat prints it (no thousands separator without USE_THOUSAND_SEPARATOR)."""
+    assert re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", text), text
+    return float(text)

@@ -1,0 +1,131 @@
+"""Listing 9.14 and the loop probe under ASGI and WSGI: which thread runs blocking calls, which loop runs a view."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import httpx
+import pytest
+
+from products_db import servers
+
+from .support import TEST_ENV
+from .target import Target
+
+SLEEP, CALLS = 0.2, 5  # 1 s when serial, well under gunicorn's 30 s worker timeout
+
+
+def sleeps(server: servers.RunningServer, thread_sensitive: str, **extra: object) -> dict:
+    params = {"sleep_time": SLEEP, "num_calls": CALLS, "thread_sensitive": thread_sensitive, **extra}
+    response = httpx.get(f"{server.url}/requests/sync_to_async", params=params, timeout=60)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def loop(server: servers.RunningServer) -> dict:
+    response = httpx.get(f"{server.url}/requests/loop", timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.parametrize("flag", ["True", "true"])
+def test_thread_sensitive_calls_share_one_thread_one_after_another(views_server, flag: str) -> None:
+    result = sleeps(views_server, flag)
+    assert result["thread_sensitive"] is True
+    calls = result["calls"]
+    assert len(calls) == CALLS
+    assert result["distinct_threads"] == 1
+    assert len({call["thread_id"] for call in calls}) == 1
+    # Serial: each call starts after the one before it has finished.
+    ordered = sorted(calls, key=lambda call: call["started_ms"])
+    for before, after in itertools.pairwise(ordered):
+        assert after["started_ms"] >= before["finished_ms"] - 0.1
+    assert result["elapsed_ms"] >= CALLS * SLEEP * 1000
+    # Not on the event loop's thread: the loop stays free while the calls block.
+    assert calls[0]["thread"] != result["event_loop"]["thread"]
+
+
+@pytest.mark.parametrize("flag", ["False", "false"])
+def test_thread_insensitive_calls_run_on_several_threads_at_once(views_server, flag: str) -> None:
+    result = sleeps(views_server, flag)
+    assert result["thread_sensitive"] is False
+    calls = result["calls"]
+    assert len(calls) == CALLS
+    assert result["distinct_threads"] > 1
+    assert len({call["thread_id"] for call in calls}) == result["distinct_threads"]
+    # Parallel: some call starts before another has finished, and the whole is
+    # well under the serial time (loose bound).
+    first_finish = min(call["finished_ms"] for call in calls)
+    assert sum(call["started_ms"] < first_finish for call in calls) > 1
+    assert result["elapsed_ms"] < CALLS * SLEEP * 1000 * 0.6
+
+
+async def test_concurrent_requests_get_their_own_sensitive_thread_under_asgi(start_server) -> None:
+    # Django's ASGI handler gives each request its own ThreadSensitiveContext, so
+    # thread-sensitive code of two requests runs on two threads at the same time
+    # (the book, on Django 3.2, saw one request wait for the other).
+    with start_server("django-asgi", env=TEST_ENV) as server:
+        params = {"sleep_time": SLEEP, "num_calls": CALLS, "thread_sensitive": "True"}
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+            first, second = await asyncio.gather(
+                client.get("/requests/sync_to_async", params=params),
+                client.get("/requests/sync_to_async", params=params),
+            )
+    threads = [{call["thread_id"] for call in response.json()["calls"]} for response in (first, second)]
+    assert all(len(ids) == 1 for ids in threads)
+    assert threads[0] != threads[1]
+
+
+BAD_SLEEP_PARAMS = [
+    ({"num_calls": "5", "thread_sensitive": "True"}, "sleep_time"),
+    ({"sleep_time": "-1", "num_calls": "5", "thread_sensitive": "True"}, "sleep_time"),
+    ({"sleep_time": "11", "num_calls": "1", "thread_sensitive": "True"}, "sleep_time"),
+    ({"sleep_time": "nan", "num_calls": "1", "thread_sensitive": "True"}, "sleep_time"),
+    ({"sleep_time": "inf", "num_calls": "1", "thread_sensitive": "True"}, "sleep_time"),
+    ({"sleep_time": "1e1", "num_calls": "1", "thread_sensitive": "True"}, "sleep_time"),
+    ({"sleep_time": "soon", "num_calls": "1", "thread_sensitive": "True"}, "sleep_time"),
+    ({"sleep_time": "1"}, "num_calls"),
+    ({"sleep_time": "1", "num_calls": "0", "thread_sensitive": "True"}, "num_calls"),
+    ({"sleep_time": "0.1", "num_calls": "51", "thread_sensitive": "True"}, "num_calls"),
+    ({"sleep_time": "0.1", "num_calls": "2.5", "thread_sensitive": "True"}, "num_calls"),
+    ({"sleep_time": "0.1", "num_calls": "1"}, "thread_sensitive"),
+    ({"sleep_time": "0.1", "num_calls": "1", "thread_sensitive": "yes"}, "thread_sensitive"),
+    ({"sleep_time": "0.1", "num_calls": "1", "thread_sensitive": ""}, "thread_sensitive"),
+    # 26 s of serial sleeping would outlive gunicorn's 30 s sync worker timeout budget.
+    ({"sleep_time": "1", "num_calls": "26", "thread_sensitive": "False"}, "sleep_time x num_calls"),
+]
+
+
+@pytest.mark.parametrize(("params", "wrong"), BAD_SLEEP_PARAMS)
+def test_bad_sleep_parameter_is_400_naming_it(views_server, params: dict, wrong: str) -> None:
+    response = httpx.get(f"{views_server.url}/requests/sync_to_async", params=params, timeout=10)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error.startswith(wrong) or f"parameter {wrong}" in error, error
+
+
+def test_loop_is_one_per_process_under_asgi_and_new_per_request_under_wsgi(views_server) -> None:
+    seen = [loop(views_server) for _ in range(4)]
+    assert len({probe["pid"] for probe in seen}) == 1  # one worker: differences are not other processes
+    if views_server.command.name == "django-asgi":
+        assert len({probe["loop_serial"] for probe in seen}) == 1
+        assert len({probe["loop_id"] for probe in seen}) == 1
+        assert seen[0]["thread"] == "MainThread"
+    else:
+        # A new loop for every request. Its id() may repeat (a freed loop's address is
+        # often reused by the next), so the view also numbers each loop it sees.
+        serials = [probe["loop_serial"] for probe in seen]
+        assert serials == sorted(set(serials))
+        assert seen[0]["thread"] != "MainThread"  # async_to_sync runs the loop in a helper thread
+
+
+def test_async_to_sync_runs_on_the_server_loop_under_asgi_only(views_server, target: Target) -> None:
+    before = loop(views_server)
+    page = httpx.get(
+        f"{views_server.url}/requests/async_to_sync", params={"url": target.url(), "request_num": 1}, timeout=60
+    ).text
+    if views_server.command.name == "django-asgi":
+        assert f"loop #{before['loop_serial']} of process" in page
+    else:
+        assert f"loop #{before['loop_serial'] + 1} of process" in page
