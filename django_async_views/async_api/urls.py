@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import rest_views, views
 
 app_name = "async_api"
 
@@ -14,4 +14,9 @@ urlpatterns: list = [
     path("requests/sync_to_async", views.sync_to_async_view, name="sync_to_async"),
     path("requests/async_to_sync", views.requests_view_sync, name="async_to_sync"),
     path("requests/loop", views.loop_view, name="loop"),
+    # The REST API every framework serves (see rest_views.py); the id is captured as a
+    # string so products_db.rules decides what a valid id is (400, like aiohttp).
+    path("brands", rest_views.brands, name="brands"),
+    path("products/<str:product_id>", rest_views.get_product, name="product"),
+    path("product", rest_views.create_product, name="create_product"),
 ]

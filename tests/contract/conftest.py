@@ -15,6 +15,7 @@ CONTRACT_SERVERS = [
     "flask",
     "starlette",
     "starlette-gunicorn",
+    "django-asgi",
 ]
 
 # Commands that need settings of their own to start (on top of DATABASE_URL).

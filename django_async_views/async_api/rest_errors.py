@@ -1,0 +1,69 @@
+"""The one layer that turns domain errors and Django's HTTP errors into JSON bodies for the REST API."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from products_db.rules import InvalidInput, PayloadTooLarge, ProductNotFound
+
+log = logging.getLogger(__name__)
+
+AsyncView = Callable[..., Awaitable[HttpResponse]]
+
+
+def json_error(status: int, message: str, headers: dict[str, str] | None = None) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status, headers=headers)
+
+
+def json_api(*methods: str) -> Callable[[AsyncView], AsyncView]:
+    """Allow only these methods (HEAD comes with GET) and answer every domain error as JSON."""
+    allowed = set(methods) | ({"HEAD"} if "GET" in methods else set())
+    allow_header = ",".join(sorted(allowed))
+
+    def decorate(view: AsyncView) -> AsyncView:
+        # The wrapper is a coroutine function too, so Django still runs the view
+        # as an async view on the event loop instead of in a worker thread.
+        @functools.wraps(view)
+        async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in allowed:
+                return json_error(405, "method not allowed", {"Allow": allow_header})
+            try:
+                return await view(request, *args, **kwargs)
+            except (InvalidInput, ProductNotFound) as error:
+                return json_error(error.status, error.message)
+            except RequestDataTooBig:
+                # request.body over DATA_UPLOAD_MAX_MEMORY_SIZE (settings.py).
+                return json_error(413, PayloadTooLarge().message)
+            except (OperationalError, InterfaceError):
+                log.exception("database unavailable")
+                return json_error(503, "the database is unavailable, try again later")
+
+        return wrapper
+
+    return decorate
+
+
+# Django's defaults for errors raised outside a view are HTML pages; the
+# project's urls.py points handler400/403/404/500 here. They are plain
+# functions: Django calls them from its exception handling, in sync code.
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return json_error(400, "bad request")
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return json_error(403, "forbidden")
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return json_error(404, "not found")
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return json_error(500, "internal server error")

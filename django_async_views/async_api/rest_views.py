@@ -1,0 +1,65 @@
+"""The REST API (the aiohttp API's three endpoints) as async Django views on the async ORM (Django 4.1+)."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError
+from django.http import HttpRequest, JsonResponse
+
+from products_db.rules import (
+    ProductNotFound,
+    UnknownBrand,
+    check_content_type,
+    decode_json_body,
+    parse_new_product,
+    parse_product_id,
+)
+
+from .models import Brand, Product
+from .rest_errors import json_api
+
+PRODUCT_FIELDS = ("product_id", "product_name", "brand_id")
+FOREIGN_KEY_VIOLATION = "23503"  # Postgres SQLSTATE
+
+
+# The async ORM (`async for`, afirst(), acreate()) lets these views await the
+# database. Django's database layer itself is still synchronous: each query runs
+# in a worker thread through sync_to_async while the event loop serves others.
+
+
+@json_api("GET")
+async def brands(request: HttpRequest) -> JsonResponse:
+    rows = [row async for row in Brand.objects.order_by("brand_id").values("brand_id", "brand_name")]
+    return JsonResponse(rows, safe=False)  # safe=False: the body is a list, not an object
+
+
+@json_api("GET")
+async def get_product(request: HttpRequest, product_id: str) -> JsonResponse:
+    # The URL captures a string: our rules give 400 for "abc" or "99999999999",
+    # where Django's <int:> converter would give a 404 or a 500.
+    pk = parse_product_id(product_id)
+    row = await Product.objects.filter(product_id=pk).values(*PRODUCT_FIELDS).afirst()
+    if row is None:
+        raise ProductNotFound(pk)
+    return JsonResponse(row)
+
+
+@json_api("POST")
+async def create_product(request: HttpRequest) -> JsonResponse:
+    check_content_type(request.headers.get("Content-Type"))
+    # request.body raises RequestDataTooBig past DATA_UPLOAD_MAX_MEMORY_SIZE.
+    new = parse_new_product(decode_json_body(request.body))
+    try:
+        # No "does the brand exist?" query first: the foreign key decides, atomically.
+        product = await Product.objects.acreate(product_name=new.product_name, brand_id=new.brand_id)
+    except IntegrityError as error:
+        if sqlstate(error) != FOREIGN_KEY_VIOLATION:
+            raise
+        raise UnknownBrand(new.brand_id) from None
+    body = {field: getattr(product, field) for field in PRODUCT_FIELDS}
+    return JsonResponse(body, status=201, headers={"Location": f"/products/{product.product_id}"})
+
+
+def sqlstate(error: IntegrityError) -> str | None:
+    """The Postgres error code behind Django's wrapper (psycopg2: pgcode, psycopg 3: sqlstate)."""
+    cause = error.__cause__
+    return getattr(cause, "pgcode", None) or getattr(cause, "sqlstate", None)
