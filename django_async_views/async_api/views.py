@@ -10,6 +10,7 @@ from typing import Any
 from asgiref.sync import async_to_sync, iscoroutinefunction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_GET
 
 from products_db.rules import InvalidInput
 
@@ -56,10 +57,12 @@ def bad_input_is_400(*, as_json: bool) -> Callable:
     return decorate
 
 
+@require_GET
 async def index(request: HttpRequest) -> HttpResponse:
     return render(request, "async_api/index.html", {"example_url": EXAMPLE_URL, "limits": Limits.from_settings()})
 
 
+@require_GET
 @bad_input_is_400(as_json=False)
 async def requests_view(request: HttpRequest) -> HttpResponse:
     """Listing 9.11: an async view. Under ASGI it runs on the server's event loop; under WSGI
@@ -70,6 +73,7 @@ async def requests_view(request: HttpRequest) -> HttpResponse:
     return render(request, "async_api/requests.html", {"batch": batch, "view": "async view"})
 
 
+@require_GET
 @bad_input_is_400(as_json=False)
 def requests_view_sync(request: HttpRequest) -> HttpResponse:
     """Listing 9.15: a sync view that still uses the async batch, through async_to_sync. Under ASGI the
@@ -80,6 +84,7 @@ def requests_view_sync(request: HttpRequest) -> HttpResponse:
     return render(request, "async_api/requests.html", {"batch": batch, "view": "sync view + async_to_sync"})
 
 
+@require_GET
 @bad_input_is_400(as_json=True)
 async def sync_to_async_view(request: HttpRequest) -> HttpResponse:
     """Listing 9.14: blocking calls from an async view, thread-sensitive (one thread, serial) or not (parallel)."""
@@ -88,6 +93,7 @@ async def sync_to_async_view(request: HttpRequest) -> HttpResponse:
     return JsonResponse(result)
 
 
+@require_GET
 async def loop_view(request: HttpRequest) -> HttpResponse:
     """The event loop running this async view: the same one on every request under ASGI, a new one under WSGI
     (the book asks the reader to print id(asyncio.get_running_loop()) to see this)."""

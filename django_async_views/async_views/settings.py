@@ -81,15 +81,27 @@ USE_I18N = False
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+
+def _positive(name: str, default: str, kind: type[int] | type[float]) -> int | float:
+    raw = os.environ.get(name, default)
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = 0
+    if not 0 < value < float("inf"):
+        raise ImproperlyConfigured(f"{name} must be a positive {kind.__name__}, got {raw!r}")
+    return value
+
+
 # Bounds of the async views' query parameters (issue 5), from the environment.
-ASYNC_API_MAX_REQUEST_NUM = int(os.environ.get("ASYNC_API_MAX_REQUEST_NUM", "100"))
-ASYNC_API_MAX_NUM_CALLS = int(os.environ.get("ASYNC_API_MAX_NUM_CALLS", "50"))
-ASYNC_API_MAX_SLEEP_TIME = float(os.environ.get("ASYNC_API_MAX_SLEEP_TIME", "10"))
+ASYNC_API_MAX_REQUEST_NUM = _positive("ASYNC_API_MAX_REQUEST_NUM", "100", int)
+ASYNC_API_MAX_NUM_CALLS = _positive("ASYNC_API_MAX_NUM_CALLS", "50", int)
+ASYNC_API_MAX_SLEEP_TIME = _positive("ASYNC_API_MAX_SLEEP_TIME", "10", float)
 # sleep_time x num_calls: thread-sensitive sleeps run one after another, and
 # gunicorn's sync worker is killed after 30 s (its default timeout) without an answer.
-ASYNC_API_MAX_TOTAL_SLEEP = float(os.environ.get("ASYNC_API_MAX_TOTAL_SLEEP", "25"))
+ASYNC_API_MAX_TOTAL_SLEEP = _positive("ASYNC_API_MAX_TOTAL_SLEEP", "25", float)
 # Seconds each outgoing request of the requests views may take.
-ASYNC_API_REQUEST_TIMEOUT = float(os.environ.get("ASYNC_API_REQUEST_TIMEOUT", "10"))
+ASYNC_API_REQUEST_TIMEOUT = _positive("ASYNC_API_REQUEST_TIMEOUT", "10", float)
 # The requests views fetch any URL they are given: on anything but your own
 # machine, name the hosts they may call (comma-separated). Empty means any host.
 ASYNC_API_ALLOWED_TARGET_HOSTS = [

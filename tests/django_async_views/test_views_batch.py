@@ -180,3 +180,16 @@ def test_allowed_target_hosts_and_bounds_come_from_the_environment(restricted_se
     allowed = target.url().replace("127.0.0.1", "localhost")
     assert fetch(restricted_server, "/requests/", url=allowed, request_num=3).status_code == 200
     assert fetch(restricted_server, "/requests/", url=allowed, request_num=4).status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/", *BATCH_VIEWS, "/requests/sync_to_async", "/requests/loop"])
+def test_views_answer_get_only(views_server, path: str) -> None:
+    assert httpx.post(views_server.url + path, timeout=10).status_code == 405
+
+
+def test_a_malformed_bound_stops_the_server_with_its_name(start_server) -> None:
+    with (
+        pytest.raises(RuntimeError, match="ASYNC_API_MAX_REQUEST_NUM must be a positive int, got 'lots'"),
+        start_server(VIEWS_SERVERS[1], env={**TEST_ENV, "ASYNC_API_MAX_REQUEST_NUM": "lots"}),
+    ):
+        pass
