@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Iterator
 
 import httpx
@@ -27,13 +28,18 @@ def ws_url(server: RunningServer) -> str:
     return server.url.replace("http://", "ws://", 1) + "/counter"
 
 
+# The last count each client received: counts are state, so only the latest one matters.
+LATEST: weakref.WeakKeyDictionary[ClientConnection, str] = weakref.WeakKeyDictionary()
+
+
 async def wait_for_count(ws: ClientConnection, expected: int, within: float = CONVERGE_TIMEOUT) -> None:
-    """Read counts until the client has seen `expected`: counts are state, so the latest one matters."""
+    """Read counts until the latest one this client has seen is `expected`."""
     seen = []
     try:
         async with asyncio.timeout(within):
-            while not seen or seen[-1] != str(expected):
-                seen.append(await ws.recv())
+            while LATEST.get(ws) != str(expected):
+                LATEST[ws] = await ws.recv()
+                seen.append(LATEST[ws])
     except TimeoutError:
         raise AssertionError(f"expected the count {expected}, the client saw {seen}") from None
 
@@ -43,7 +49,7 @@ async def assert_stays(ws: ClientConnection, expected: int, quiet: float = 0.3) 
     try:
         async with asyncio.timeout(quiet):
             while True:
-                message = await ws.recv()
+                message = LATEST[ws] = await ws.recv()
                 assert message == str(expected), f"count moved on to {message} after settling on {expected}"
     except TimeoutError:
         pass
