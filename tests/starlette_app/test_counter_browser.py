@@ -1,0 +1,88 @@
+"""The counter page (listing 9.10) in a real browser: headless Chromium driven by Playwright, several tabs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from products_db.servers import REPO_ROOT
+from tests.conftest import require_tool
+
+from .test_counter_shared import wait_for_workers, worker_rows
+
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+# The shared mode needs a write, a NOTIFY and a read per change: allow it a little longer.
+EXPECT_TIMEOUT_MS = 15_000
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    chromium = require_tool("chromium", "apt-get install chromium")
+    async with async_playwright() as playwright:
+        # Debian's Chromium, never a downloaded one; no sandbox (tests may run as root in a container).
+        browser = await playwright.chromium.launch(
+            executable_path=chromium,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        await browser.close()
+
+
+async def show_count(page: Page, count: int) -> None:
+    await expect(page.locator("#counter")).to_have_text(str(count), timeout=EXPECT_TIMEOUT_MS)
+    await expect(page.locator("#status")).to_have_attribute("data-state", "connected")
+
+
+@pytest.mark.parametrize("command", ["counter", "counter-shared"])
+async def test_tabs_show_how_many_are_open(browser: Browser, start_server, database_url: str, command: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    with start_server(command) as server:
+        if command == "counter-shared":
+            await wait_for_workers(database_url, server)
+        context = await browser.new_context(viewport={"width": 480, "height": 240})
+        tabs = [await context.new_page() for _ in range(3)]
+        for tab in tabs:
+            await tab.goto(server.url + "/")
+        for tab in tabs:
+            await show_count(tab, 3)
+        if command == "counter-shared":
+            # The kernel picks a worker per connection; reload a tab until the three are not all on
+            # one worker, so the count they agree on really crosses processes.
+            for attempt in range(20):
+                busy = [n for n in (await worker_rows(database_url, server)).values() if n > 0]
+                if len(busy) >= 2:
+                    break
+                await tabs[attempt % 3].reload()
+                for tab in tabs:
+                    await show_count(tab, 3)
+            assert len(busy) >= 2, f"20 reloads, and every tab still on one worker: {busy}"
+        await tabs[0].screenshot(path=ARTIFACTS / f"{command}-three-tabs.png")
+
+        await tabs.pop().close()
+        for tab in tabs:
+            await show_count(tab, 2)
+        await tabs[0].screenshot(path=ARTIFACTS / f"{command}-tab-closed.png")
+        await context.close()
+
+
+async def test_page_shows_the_server_going_away_and_reconnects(browser: Browser, start_server) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    context = await browser.new_context(viewport={"width": 480, "height": 240})
+    page = await context.new_page()
+    with start_server("counter") as server:
+        port = server.port
+        await page.goto(server.url + "/")
+        await show_count(page, 1)
+    # The server is gone: the page says so instead of showing a stale count.
+    status = page.locator("#status")
+    await expect(status).to_have_attribute("data-state", "disconnected", timeout=EXPECT_TIMEOUT_MS)
+    await expect(status).to_contain_text("disconnected, retrying")
+    await expect(page.locator("#counter")).not_to_have_text("1")
+    await page.screenshot(path=ARTIFACTS / "counter-disconnected.png")
+    # Back on the same address: the page reconnects by itself (its backoff is capped at 10 s).
+    with start_server("counter", port=port):
+        await show_count(page, 1)
+    await context.close()
