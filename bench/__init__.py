@@ -1,1 +1,1 @@
-"""Placeholder until its issue lands."""
+"""The benchmark harness: wrk against every server, with and without database latency (`make bench`)."""

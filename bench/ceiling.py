@@ -1,0 +1,109 @@
+"""The database ceiling: the /brands query straight through asyncpg pools, no HTTP, as fast as it goes.
+
+No web app can serve /brands faster than its database and driver can answer the
+query, so this is the line every app is measured against. It runs the app's own
+SQL (aiohttp_api.db.SELECT_BRANDS) with as many queries in flight as wrk keeps
+connections open, from one process or from one process per core; each process
+holds one connection per in-flight query, so nothing waits for the pool.
+
+Run it on its own: python -m bench.ceiling URL --concurrency 200 --processes 2 --duration 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import sys
+import time
+
+import asyncpg
+
+from aiohttp_api.db import SELECT_BRANDS
+
+# Time allowed for every process to open its connections before the clock starts,
+# so all of them measure the same interval.
+SETUP_S = 3.0
+
+
+async def _hammer(url: str, concurrency: int, start_at: float, duration_s: float) -> tuple[int, list[float]]:
+    async with asyncpg.create_pool(url, min_size=concurrency, max_size=concurrency) as pool:
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        end_at = start_at + duration_s
+        latencies: list[float] = []
+
+        async def one_client() -> None:
+            # A client like a wrk connection: the next query as soon as the last answers.
+            while True:
+                began = time.time()
+                if began >= end_at:
+                    return
+                await pool.fetch(SELECT_BRANDS)
+                finished = time.time()
+                if finished <= end_at:
+                    latencies.append(finished - began)
+
+        await asyncio.gather(*(one_client() for _ in range(concurrency)))
+        return len(latencies), latencies
+
+
+def _process(args: tuple[str, int, float, float]) -> tuple[int, list[float]]:
+    return asyncio.run(_hammer(*args))
+
+
+def measure(url: str, *, concurrency: int, processes: int, duration_s: float, start_at: float | None = None) -> dict:
+    """Queries per second through asyncpg with `concurrency` in flight, split over `processes`."""
+    share = [concurrency // processes + (1 if i < concurrency % processes else 0) for i in range(processes)]
+    start_at = start_at or time.time() + SETUP_S
+    jobs = [(url, n, start_at, duration_s) for n in share if n > 0]
+    if len(jobs) == 1:
+        results = [_process(jobs[0])]
+    else:
+        # spawn, not fork: a fresh interpreter per process, like a server's workers.
+        with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
+            results = pool.map(_process, jobs)
+    count = sum(n for n, _ in results)
+    latencies = sorted(value for _, values in results for value in values)
+
+    def percentile(p: float) -> float:
+        if not latencies:
+            return 0.0
+        return round(1000 * latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))], 2)
+
+    return {
+        "requests_per_s": round(count / duration_s, 1),
+        "requests": count,
+        "duration_s": duration_s,
+        "errors": {"connect": 0, "read": 0, "write": 0, "status": 0, "timeout": 0},
+        "latency_ms": {
+            "mean": round(1000 * sum(latencies) / len(latencies), 2) if latencies else 0.0,
+            "max": round(1000 * latencies[-1], 2) if latencies else 0.0,
+            "p50": percentile(50),
+            "p90": percentile(90),
+            "p99": percentile(99),
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ceiling", description=__doc__.splitlines()[0])
+    parser.add_argument("url")
+    parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--start-at", type=float, help="wall-clock time (time.time()) to start measuring at")
+    args = parser.parse_args(argv)
+    result = measure(
+        args.url,
+        concurrency=args.concurrency,
+        processes=args.processes,
+        duration_s=args.duration,
+        start_at=args.start_at,
+    )
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

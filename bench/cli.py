@@ -1,0 +1,137 @@
+"""Command-line options: which configurations, latencies, endpoints, and for how long."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from products_db.embedded import REPO_ROOT
+
+from . import report
+from .matrix import (
+    CORES,
+    DEFAULT_LATENCIES_MS,
+    PRESENT,
+    QUICK_LATENCIES_MS,
+    Plan,
+    configurations,
+)
+from .measure import WrkMissing, wrk_path
+from .runner import Runner
+
+RESULTS_DIR = REPO_ROOT / "bench" / "results"
+QUICK_DIR = RESULTS_DIR / "tmp" / "quick"  # git-ignored
+
+# The default matrix, sized for a full run under 15 minutes on two cores:
+# 12 configurations; the 8 that query the database at 4 latencies each, the
+# 2 raw apps once; 3 runs of 4 s per cell (the issue's 3 x 10 s would take 35 min).
+DEFAULT_DURATION_S = 4.0
+DEFAULT_REPEATS = 3
+DEFAULT_WARMUP_S = 2.0
+# The book's wrk settings: one thread, 200 connections.
+DEFAULT_CONNECTIONS = 200
+DEFAULT_THREADS = 1
+DEFAULT_TIMEOUT_S = 2.0  # wrk's own default: a request slower than this counts as a timeout error
+# /products/{id} on the four frameworks, one process per core.
+PRODUCTS_CONFIGS = [f"aiohttp-{CORES}", f"flask-{CORES}", f"starlette-{CORES}", f"django-{CORES}"]
+PRODUCTS_LATENCIES_MS = [0, 20]
+
+# --quick: prove the harness works end to end in about a minute, at modest load.
+QUICK_CONFIGS = ["aiohttp-1", f"flask-{CORES}", f"starlette-{CORES}", f"raw-asgi-{CORES}", "db-1"]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def parser() -> argparse.ArgumentParser:
+    all_configs = configurations()
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="wrk against every server of this repository, with and without added database latency.",
+        epilog="Configurations: " + ", ".join(all_configs) + ". Apps: " + ", ".join(PRESENT) + ".",
+    )
+    p.add_argument("--quick", action="store_true", help="small matrix, ~2 s per cell, modest load")
+    p.add_argument("--configs", type=_names, help="configuration keys to run (default: all)")
+    p.add_argument("--targets", type=_names, help="apps to run: aiohttp, flask, ... db (default: all)")
+    p.add_argument("--latencies", type=_ints, help="added database latency in ms, e.g. 0,5,20,50")
+    p.add_argument("--duration", type=float, help="seconds per run")
+    p.add_argument("--repeats", type=int, help="runs per cell (median, min, max)")
+    p.add_argument("--warmup", type=float, help="seconds of wrk before measuring each server")
+    p.add_argument("--connections", type=int, help="wrk connections (and database-ceiling clients)")
+    p.add_argument("--threads", type=int, help="wrk threads")
+    p.add_argument("--timeout", type=float, help="wrk request timeout in seconds")
+    p.add_argument("--products-configs", type=_names, help="configurations also measured on /products/{id}")
+    p.add_argument("--products-latencies", type=_ints, help="latencies at which /products/{id} is measured")
+    p.add_argument("--out", type=Path, help=f"result folder (default {RESULTS_DIR.relative_to(REPO_ROOT)})")
+    p.add_argument("--list", action="store_true", help="print the configurations and exit")
+    return p
+
+
+def make_plan(args: argparse.Namespace) -> Plan:
+    all_configs = configurations()
+    quick = args.quick
+    keys = args.configs or (QUICK_CONFIGS if quick else list(all_configs))
+    unknown = [key for key in keys if key not in all_configs]
+    if unknown:
+        raise SystemExit(f"error: unknown configuration {', '.join(unknown)}; known: {', '.join(all_configs)}")
+    chosen = [all_configs[key] for key in keys]
+    if args.targets:
+        chosen = [c for c in chosen if c.app in args.targets]
+
+    def pick(value, quick_value, default):
+        return value if value is not None else (quick_value if quick else default)
+
+    return Plan(
+        configurations=chosen,
+        latencies_ms=pick(args.latencies, QUICK_LATENCIES_MS, DEFAULT_LATENCIES_MS),
+        duration_s=pick(args.duration, 2.0, DEFAULT_DURATION_S),
+        repeats=pick(args.repeats, 1, DEFAULT_REPEATS),
+        warmup_s=pick(args.warmup, 1.0, DEFAULT_WARMUP_S),
+        connections=pick(args.connections, 20, DEFAULT_CONNECTIONS),
+        threads=pick(args.threads, 1, DEFAULT_THREADS),
+        timeout_s=pick(args.timeout, DEFAULT_TIMEOUT_S, DEFAULT_TIMEOUT_S),
+        products_configs=pick(args.products_configs, ["aiohttp-1"], PRODUCTS_CONFIGS),
+        products_latencies_ms=pick(args.products_latencies, [0], PRODUCTS_LATENCIES_MS),
+        output=args.out or (QUICK_DIR if quick else RESULTS_DIR),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    console = Console(stderr=True)
+    if args.list:
+        for c in configurations().values():
+            state = "present" if c.present() else "package not present"
+            print(f"{c.key:20} {c.label:26} {c.kind:13} {c.bound} [{state}]")
+        return 0
+    try:
+        wrk_path()
+    except WrkMissing as error:
+        console.print(f"[red]error:[/] {error}")
+        return 2
+    plan = make_plan(args)
+    if not plan.configurations:
+        console.print("[red]error:[/] no configuration selected")
+        return 2
+    results = Runner(plan, console).run()
+    paths = report.write(results, plan.output)
+    failed = [c for c in results["cells"] if c["status"] == "failed"]
+    skipped = [c for c in results["cells"] if c["status"] == "skipped"]
+    console.print(
+        f"wrote {', '.join(str(p) for p in paths)} in {results['meta']['wall_s'] / 60:.1f} min; "
+        f"{len(results['cells']) - len(failed) - len(skipped)} cells measured, "
+        f"{len(skipped)} skipped, {len(failed)} failed"
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""What the benchmark runs: every server configuration, the endpoints, and the default and quick matrices."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from products_db.config import DEFAULT_POOL_SIZE
+from products_db.embedded import REPO_ROOT
+
+CORES = os.cpu_count() or 1
+
+# Flask's threaded worker gets as many threads as an async process has pool
+# connections, so both may have the same number of queries in flight per process.
+GTHREAD_THREADS = DEFAULT_POOL_SIZE
+
+# Django refuses to start without one; this one only ever signs nothing on loopback.
+BENCH_SECRET_KEY = "bench-only-secret-key-not-for-production-0123456789abcdefghijklmnop"
+
+
+def _exists(relative: str) -> Callable[[], bool]:
+    return lambda: (REPO_ROOT / relative).exists()
+
+
+def _mentions(relative: str, text: str) -> Callable[[], bool]:
+    def check() -> bool:
+        path = REPO_ROOT / relative
+        return path.exists() and text in path.read_text(errors="replace")
+
+    return check
+
+
+# How to tell whether an app's package has been written yet (other issues build them).
+PRESENT: dict[str, Callable[[], bool]] = {
+    "aiohttp": _exists("aiohttp_api/routes.py"),
+    "flask": _exists("flask_api/app.py"),
+    "starlette": _mentions("starlette_app/routes.py", "/brands"),
+    "django": _mentions("django_async_views/async_api/urls.py", "brands"),
+    "raw-wsgi": _exists("asgi_raw/wsgi_app.py"),
+    "raw-asgi": _exists("asgi_raw/asgi_app.py"),
+    "db": lambda: True,
+}
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """One way to serve the API: a registry command, the arguments appended to it, and what bounds it."""
+
+    key: str
+    label: str
+    app: str  # key of PRESENT
+    kind: str  # "sync", "async", "http ceiling", "db ceiling"
+    processes: int
+    server: str | None = None  # name in products_db.servers.COMMANDS; None for the database ceiling
+    extra_args: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    book: bool = False
+    # Requests one process can have waiting on the database at once: a sync
+    # worker 1, a threaded worker its threads, an async app its pool.
+    in_flight_per_process: int | None = None
+    bound: str = ""  # what limits concurrency, in words
+
+    @property
+    def uses_database(self) -> bool:
+        return self.app not in ("raw-wsgi", "raw-asgi")
+
+    @property
+    def pool_size(self) -> int | None:
+        if self.app in ("raw-wsgi", "raw-asgi", "django", "db"):
+            return None
+        return int(self.env.get("DB_POOL_SIZE", DEFAULT_POOL_SIZE))
+
+    @property
+    def in_flight(self) -> int | None:
+        if self.in_flight_per_process is None:
+            return None
+        return self.processes * self.in_flight_per_process
+
+    def present(self) -> bool:
+        return PRESENT[self.app]()
+
+
+def configurations(cores: int = CORES) -> dict[str, Configuration]:
+    pool = DEFAULT_POOL_SIZE
+    per_core = [
+        Configuration(
+            f"flask-{cores}",
+            f"flask x{cores}",
+            "flask",
+            "sync",
+            cores,
+            "flask",
+            f"--workers {cores}",
+            in_flight_per_process=1,
+            bound=f"{cores} sync workers, one request each",
+        ),
+        Configuration(
+            f"flask-gthread-{cores}",
+            f"flask gthread x{cores}x{GTHREAD_THREADS}",
+            "flask",
+            "sync",
+            cores,
+            "flask",
+            f"--workers {cores} --worker-class gthread --threads {GTHREAD_THREADS}",
+            env={"DB_POOL_SIZE": str(GTHREAD_THREADS)},
+            in_flight_per_process=GTHREAD_THREADS,
+            bound=f"{cores} workers x {GTHREAD_THREADS} threads",
+        ),
+        Configuration(
+            f"aiohttp-{cores}",
+            f"aiohttp x{cores}",
+            "aiohttp",
+            "async",
+            cores,
+            "aiohttp-gunicorn",
+            f"--workers {cores}",
+            in_flight_per_process=pool,
+            bound=f"{cores} processes x pool {pool}",
+        ),
+        Configuration(
+            f"starlette-{cores}",
+            f"starlette x{cores}",
+            "starlette",
+            "async",
+            cores,
+            "starlette",
+            f"--workers {cores}",
+            in_flight_per_process=pool,
+            bound=f"{cores} processes x pool {pool}",
+        ),
+        Configuration(
+            f"django-{cores}",
+            f"django x{cores}",
+            "django",
+            "async",
+            cores,
+            "django-asgi",
+            f"--workers {cores}",
+            env={"SECRET_KEY": BENCH_SECRET_KEY},
+            # Django's async ORM hands every query to sync_to_async, which runs
+            # them on one thread per process: one query in flight per process.
+            in_flight_per_process=1,
+            bound=f"{cores} processes x 1 ORM thread",
+        ),
+    ]
+    book = [
+        Configuration(
+            "flask-8",
+            "flask x8 (book)",
+            "flask",
+            "sync",
+            8,
+            "flask",
+            book=True,
+            in_flight_per_process=1,
+            bound="8 sync workers, one request each",
+        ),
+        Configuration(
+            "aiohttp-1",
+            "aiohttp x1 (book)",
+            "aiohttp",
+            "async",
+            1,
+            "aiohttp",
+            book=True,
+            in_flight_per_process=pool,
+            bound=f"1 process x pool {pool}; one core",
+        ),
+        Configuration(
+            "starlette-8",
+            "starlette x8 (book)",
+            "starlette",
+            "async",
+            8,
+            "starlette",
+            book=True,
+            in_flight_per_process=pool,
+            bound=f"8 processes x pool {pool}",
+        ),
+    ]
+    ceilings = [
+        Configuration(
+            f"raw-wsgi-{cores}",
+            f"raw WSGI x{cores}",
+            "raw-wsgi",
+            "http ceiling",
+            cores,
+            "raw-wsgi",
+            f"--workers {cores}",
+            bound="no database: HTTP only",
+        ),
+        Configuration(
+            f"raw-asgi-{cores}",
+            f"raw ASGI x{cores}",
+            "raw-asgi",
+            "http ceiling",
+            cores,
+            "raw-asgi",
+            f"--workers {cores}",
+            bound="no database: HTTP only",
+        ),
+        Configuration(
+            "db-1",
+            "db ceiling x1",
+            "db",
+            "db ceiling",
+            1,
+            bound="asyncpg, no HTTP, one connection per client",
+        ),
+        Configuration(
+            f"db-{cores}",
+            f"db ceiling x{cores}",
+            "db",
+            "db ceiling",
+            cores,
+            bound="asyncpg, no HTTP, one connection per client",
+        ),
+    ]
+    return {c.key: c for c in [*book, *per_core, *ceilings]}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    key: str
+    path: str
+    random_product: bool = False  # wrk draws /products/{id} with a random existing id
+
+
+BRANDS = Endpoint("brands", "/brands")
+PRODUCTS = Endpoint("products", "/products/{id}", random_product=True)
+ROOT = Endpoint("root", "/")  # the raw apps answer any path without touching a database
+
+
+@dataclass
+class Plan:
+    """The matrix: which configurations, at which latencies, on which endpoints, for how long."""
+
+    configurations: list[Configuration]
+    latencies_ms: list[int]
+    duration_s: float
+    repeats: int
+    warmup_s: float
+    connections: int
+    threads: int
+    timeout_s: float
+    # Endpoints beyond /brands, and the latencies they are measured at.
+    products_configs: list[str]
+    products_latencies_ms: list[int]
+    output: Path
+
+    def latencies_for(self, configuration: Configuration) -> list[int]:
+        # The raw apps never touch the database: added latency cannot change them.
+        return self.latencies_ms if configuration.uses_database else [0]
+
+    def endpoints_for(self, configuration: Configuration, latency_ms: int) -> list[Endpoint]:
+        if configuration.app in ("raw-wsgi", "raw-asgi"):
+            return [ROOT]
+        endpoints = [BRANDS]
+        if configuration.key in self.products_configs and latency_ms in self.products_latencies_ms:
+            endpoints.append(PRODUCTS)
+        return endpoints
+
+
+DEFAULT_LATENCIES_MS = [0, 5, 20, 50]
+QUICK_LATENCIES_MS = [0, 20]

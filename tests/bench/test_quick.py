@@ -1,0 +1,109 @@
+"""`python -m bench --quick` end to end: it runs, writes every result file, and measures every cell cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.matrix import PRESENT
+from products_db.embedded import REPO_ROOT
+from tests.conftest import IN_CI, require_tool
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> tuple[subprocess.CompletedProcess, Path]:
+    require_tool("wrk", "sudo apt-get install wrk (Debian/Ubuntu) or brew install wrk (macOS)")
+    out = tmp_path_factory.mktemp("bench-quick")
+    # The harness takes DATABASE_URL like every app does: here, the test run's database.
+    env = {**os.environ, "DATABASE_URL": database_url}
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    return result, out
+
+
+@pytest.fixture(scope="module")
+def results(quick_run: tuple[subprocess.CompletedProcess, Path]) -> dict:
+    result, out = quick_run
+    assert result.returncode == 0, f"python -m bench --quick failed:\n{result.stdout}\n{result.stderr}"
+    return json.loads((out / "results.json").read_text())
+
+
+def test_writes_every_result_file(quick_run, results: dict) -> None:
+    _, out = quick_run
+    for name in ("results.json", "results.md", "throughput.png", "latency.png"):
+        assert (out / name).stat().st_size > 0, name
+    for name in ("throughput.png", "latency.png"):
+        assert (out / name).read_bytes().startswith(PNG_SIGNATURE), name
+    markdown = (out / "results.md").read_text()
+    assert "| Configuration |" in markdown
+    for cell in results["cells"]:
+        if cell["status"] == "ok":
+            assert cell["label"] in markdown
+
+
+def test_records_machine_versions_and_commands(results: dict) -> None:
+    meta = results["meta"]
+    assert meta["machine"]["cores"] >= 1 and meta["machine"]["cpu_model"]
+    assert meta["python"]["version"]
+    for package in ("aiohttp", "asyncpg", "gunicorn", "uvicorn", "starlette", "flask"):
+        assert any(name.lower() == package for name in meta["packages"]), package
+    assert meta["wrk"].startswith("wrk")
+    for cell in results["cells"]:
+        if cell["status"] == "ok":
+            assert cell["command"]["argv"], cell["configuration"]
+
+
+def test_every_cell_has_a_figure(results: dict) -> None:
+    cells = results["cells"]
+    assert cells
+    measured = [cell for cell in cells if cell["status"] == "ok"]
+    # aiohttp is the reference app: it is always there, so the quick run always measures something.
+    assert any(cell["app"] == "aiohttp" for cell in measured)
+    assert any(cell["kind"] == "db ceiling" for cell in measured)
+    for cell in cells:
+        name = f"{cell['configuration']} at {cell['latency_ms']} ms on {cell['endpoint']}"
+        if cell["status"] == "skipped":
+            # Only an app whose package is really absent may be skipped, and never in CI.
+            assert not IN_CI, f"{name} skipped in CI: {cell['reason']}"
+            assert cell["reason"] == "package not present" and not PRESENT[cell["app"]](), name
+            continue
+        assert cell["status"] == "ok", f"{name}: {cell['reason']}"
+        assert len(cell["runs"]) == results["meta"]["plan"]["repeats"], name
+        for run in cell["runs"]:
+            assert run["requests"] > 0 and run["requests_per_s"] > 0, name
+        summary = cell["summary"]["requests_per_s"]
+        assert summary["min"] <= summary["median"] <= summary["max"], name
+
+
+def test_no_errors_at_modest_load(results: dict) -> None:
+    for cell in results["cells"]:
+        if cell["status"] == "ok":
+            assert cell["summary"]["socket_errors"] == 0, cell["configuration"]
+            assert cell["summary"]["errors"]["status"] == 0, cell["configuration"]
+
+
+def test_added_latency_is_really_added(results: dict) -> None:
+    """At 20 ms each query waits 20 ms: no request can be faster, and the bound in_flight/latency holds."""
+    slow = [c for c in results["cells"] if c["status"] == "ok" and c["latency_ms"] == 20]
+    assert slow
+    for cell in slow:
+        for run in cell["runs"]:
+            assert run["latency_ms"]["p50"] >= 20, cell["configuration"]
+        if cell["kind"] != "db ceiling":
+            assert cell["probe_ms"] >= 20
+            bound = cell["latency_bound_requests_per_s"]
+            # Loose: a little over the bound would mean some query did not wait.
+            assert cell["summary"]["requests_per_s"]["max"] <= bound * 1.1, cell["configuration"]
