@@ -50,6 +50,9 @@ class Database:
         self._pool: psycopg2.pool.ThreadedConnectionPool | None = None
         self._pid = 0
         self._lock = threading.Lock()  # gunicorn --threads: two threads could open two pools
+        # psycopg2's pool raises PoolError when every connection is out instead
+        # of waiting; this makes a thread wait its turn, as asyncpg's acquire() does.
+        self._slots = threading.BoundedSemaphore(settings.pool_size)
         self._inherited: list[psycopg2.pool.ThreadedConnectionPool] = []
         self._last_error = ""
 
@@ -91,23 +94,24 @@ class Database:
     def connection(self) -> Iterator[Connection]:
         """Borrow a connection: committed and returned on success, rolled back and returned on any error."""
         pool = self.pool()
-        connection = pool.getconn()
-        try:
-            yield connection
-            connection.commit()
-        except BaseException:
-            # A failed statement leaves the transaction aborted; without the
-            # rollback the next request to borrow this connection would fail too.
-            # A connection that died (server restart) is dropped, not reused.
-            broken = bool(connection.closed)
-            if not broken:
-                try:
-                    connection.rollback()
-                except psycopg2.Error:
-                    broken = True
-            pool.putconn(connection, close=broken)
-            raise
-        pool.putconn(connection)
+        with self._slots:
+            connection = pool.getconn()
+            try:
+                yield connection
+                connection.commit()
+            except BaseException:
+                # A failed statement leaves the transaction aborted; without the
+                # rollback the next request to borrow this connection would fail too.
+                # A connection that died (server restart) is dropped, not reused.
+                broken = bool(connection.closed)
+                if not broken:
+                    try:
+                        connection.rollback()
+                    except psycopg2.Error:
+                        broken = True
+                pool.putconn(connection, close=broken)
+                raise
+            pool.putconn(connection)
 
     def close(self) -> None:
         with self._lock:

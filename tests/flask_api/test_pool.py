@@ -135,6 +135,15 @@ def test_one_worker_reuses_its_connection_after_errors(start_server) -> None:
             assert client.get("/brands").status_code == 200
 
 
+def test_threads_wait_for_a_free_connection(start_server) -> None:
+    # 8 threads in one worker share 2 connections: the others must wait, not fail.
+    threaded = start_server("flask", extra_args="-w 1 --threads 8", env={"DB_POOL_SIZE": "2"})
+    with threaded as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            statuses = list(pool.map(lambda _: client.get("/products/1").status_code, range(100)))
+    assert statuses == [200] * 100
+
+
 def test_a_connection_killed_by_the_server_is_dropped(start_server, database_url: str) -> None:
     with start_server("flask", extra_args="-w 1") as server, httpx.Client(base_url=server.url) as client:
         assert client.get("/products/1").status_code == 200
