@@ -38,11 +38,14 @@ class DatabaseUnavailable(RuntimeError):
 class Database:
     """A psycopg2 pool opened lazily, once per process, and reopened in any process forked after it.
 
-    The book opens one connection at import. gunicorn imports the app and then
-    forks 8 workers, so all 8 would share one socket to Postgres: their queries
-    and answers would interleave on the wire. Here nothing connects until a
-    worker serves its first request, so each worker opens its own pool after the
-    fork. The pid check also covers `gunicorn --preload` or a fork after use.
+    The book opens one connection at import. That works under plain
+    `gunicorn -w 8` only because gunicorn imports the app in each worker after
+    forking; with `--preload` the master imports it first and all 8 workers
+    share one socket, their queries and answers interleaving on the wire. With
+    `--threads`, requests share one transaction; after any failed statement the
+    connection stays aborted for every later request, and a dropped one is never
+    replaced. Here nothing connects until a worker serves its first request, and
+    the pid check opens a new pool in any process forked after that.
     """
 
     def __init__(self, settings: Settings) -> None:
