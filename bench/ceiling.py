@@ -24,7 +24,7 @@ from aiohttp_api.db import SELECT_BRANDS
 
 # Time allowed for every process to open its connections before the clock starts,
 # so all of them measure the same interval.
-SETUP_S = 3.0
+SETUP_S = 2.5
 
 
 async def _hammer(url: str, concurrency: int, start_at: float, duration_s: float) -> tuple[int, list[float]]:

@@ -44,6 +44,7 @@ class Run:
     errors: dict[str, int]
     latency_ms: dict[str, float]
     cpu_percent: dict[str, float | None] = field(default_factory=dict)
+    drain_s: float = 0.0  # how long the server took afterwards to finish what wrk had left queued
 
     @property
     def socket_errors(self) -> int:

@@ -251,7 +251,8 @@ def latency_chart(results: dict, path: Path) -> None:
     ax.set_ylabel("requests per second (log scale)")
     ax.set_title("GET /brands as every query waits longer (circles: sync, squares: async, dashed: database)")
     ax.grid(which="both", alpha=0.3)
-    ax.legend(fontsize="small", ncol=2)
+    if ax.get_lines():
+        ax.legend(fontsize="small", ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -9,6 +9,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -149,6 +150,27 @@ def probe(url: str, attempts: int = 3) -> float:
     return round(best, 2)
 
 
+def drain(url: str, limit_s: float = 90.0) -> float:
+    """Wait until the server has worked through what the last wrk run left queued; returns the seconds.
+
+    wrk closes a connection that timed out, but a sync worker still serves the
+    request it already accepted, to nobody. Without this wait the next run would
+    start behind that dead backlog and measure the previous run's overload. One
+    request waits its turn behind the backlog, so its answer means the queue is empty.
+    """
+    began = time.monotonic()
+    while time.monotonic() - began < limit_s:
+        try:
+            with urllib.request.urlopen(url, timeout=limit_s) as response:
+                response.read()
+            break
+        except urllib.error.HTTPError:
+            break  # an answer all the same
+        except OSError:
+            time.sleep(0.2)
+    return round(time.monotonic() - began, 2)
+
+
 class Runner:
     def __init__(self, plan: Plan, console: Console):
         self.plan = plan
@@ -246,6 +268,8 @@ class Runner:
             )
 
     def _connections_needed(self, configuration: Configuration) -> int:
+        if configuration.pool_size is None and configuration.in_flight_per_process is None:
+            return self.plan.connections  # a connection per request: at worst one per wrk connection
         per_process = configuration.pool_size or configuration.in_flight_per_process or 1
         return configuration.processes * per_process
 
@@ -300,6 +324,7 @@ class Runner:
                     if cell is group[0] and plan.warmup_s > 0:
                         progress.update(task, description=f"{configuration.label} · {latency_ms} ms · warm-up")
                         run_wrk(url, duration_s=plan.warmup_s, **wrk_options)
+                        drain(url)
                     max_id = self.max_product_id if cell.endpoint.random_product else 0
                     cell.command = {
                         **description,
@@ -321,6 +346,7 @@ class Runner:
                             cpu_groups=cpu_groups,
                             **wrk_options,
                         )
+                        run.drain_s = drain(url)
                         cell.runs.append(run)
                     cell.status = "ok"
         except Exception as error:  # one broken server must not sink the whole matrix
