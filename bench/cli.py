@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         wrk_path()
     except WrkMissing as error:
-        console.print(f"[red]error:[/] {error}")
+        print(f"error: {error}", file=sys.stderr)  # plain print: never wrapped mid-command
         return 2
     plan = make_plan(args)
     if not plan.configurations:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bench.matrix import PRESENT
@@ -108,3 +109,31 @@ def test_added_latency_is_really_added(results: dict) -> None:
             if bound is not None:
                 # Loose: a little over the bound would mean some query did not wait.
                 assert cell["summary"]["requests_per_s"]["max"] <= bound * 1.1, cell["configuration"]
+
+
+async def test_leaves_the_database_as_it_found_it(results: dict, database_url: str) -> None:
+    """The latency schemas and roles are bench-only: gone after the run, the real tables untouched."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        assert await connection.fetchval("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'bench_lat%'") == 0
+        assert await connection.fetchval("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'lat%'") == 0
+        assert await connection.fetchval("SELECT count(*) FROM brand") == 100
+    finally:
+        await connection.close()
+
+
+def test_missing_wrk_says_how_to_install_it(tmp_path: Path) -> None:
+    # A PATH with our Python but no wrk on it.
+    (tmp_path / "python").symlink_to(sys.executable)
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path / "out")],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "wrk is not installed" in result.stderr
+    assert "apt-get install wrk" in result.stderr and "brew install wrk" in result.stderr
+    assert not (tmp_path / "out").exists()
