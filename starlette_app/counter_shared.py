@@ -51,6 +51,8 @@ TOTAL = """
 SELECT coalesce(sum(connections), 0)::int FROM counter_worker
 WHERE heartbeat >= now() - make_interval(secs => $1)
 """
+# Only the write loop sets connections, so an older count can never overwrite a newer one.
+TOUCH_WORKER = "UPDATE counter_worker SET heartbeat = now() WHERE worker_id = $1"
 DELETE_EXPIRED = "DELETE FROM counter_worker WHERE heartbeat < now() - make_interval(secs => $1)"
 DELETE_WORKER = "DELETE FROM counter_worker WHERE worker_id = $1"
 
@@ -63,8 +65,8 @@ class SharedCount:
     Three loops, each woken by an event so bursts coalesce into one query:
     - write: the local clients changed -> upsert this worker's row and NOTIFY, in one transaction;
     - read: a NOTIFY arrived (or a heartbeat passed) -> sum the fresh rows and publish the total;
-    - heartbeat: refresh this worker's row, delete expired rows, and re-read the total, which is
-      also the safety net for a lost notification or a dead listener connection.
+    - heartbeat: refresh this worker's heartbeat, delete expired rows, and re-read the total, which
+      is also the safety net for a lost notification or a dead listener connection.
     """
 
     def __init__(self, clients: Clients, pool: asyncpg.Pool, heartbeat: float, expiry: float) -> None:
@@ -102,8 +104,12 @@ class SharedCount:
             await asyncio.sleep(self.heartbeat)
             try:
                 async with self.pool.acquire() as connection:
-                    await connection.execute(UPSERT_WORKER, self.worker_id, self.host, self.pid, self.clients.count)
+                    touched = await connection.execute(TOUCH_WORKER, self.worker_id)
                     await connection.execute(DELETE_EXPIRED, self.expiry)
+                if touched == "UPDATE 0":
+                    # This worker was silent too long (a stalled loop, a database outage) and its
+                    # row was deleted as expired: have the write loop put it back.
+                    self.local_changed.set()
             except DATABASE_ERRORS as error:
                 logger.warning("counter heartbeat failed, retrying: %s", error)
             self.total_changed.set()

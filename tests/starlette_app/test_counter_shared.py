@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed
 
 from products_db.servers import RunningServer
 
-from .test_counter import assert_stays, wait_for_count, ws_url
+from .test_counter import LATEST, assert_stays, wait_for_count, ws_url
 
 # Short, so that recovery after a kill -9 is quick to observe; the defaults are 1 s and 5 s.
 HEARTBEAT = 0.5
@@ -111,6 +111,21 @@ async def test_clients_on_all_workers_converge_to_the_exact_total(
     await asyncio.gather(*(ws.close() for ws in staying))
 
 
+async def settle(ws: ClientConnection, expected: int, quiet: float = 2 * HEARTBEAT, within: float = 30) -> None:
+    """Read until nothing new arrives for `quiet` seconds; the last count read must then be `expected`."""
+    seen = []
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            async with asyncio.timeout(quiet):
+                LATEST[ws] = await ws.recv()
+                seen.append(LATEST[ws])
+        except TimeoutError:
+            if LATEST.get(ws) == str(expected):
+                return
+    raise AssertionError(f"expected the count to settle on {expected}, the client saw {seen}")
+
+
 async def count_or_closed(ws: ClientConnection, expected: int) -> str:
     try:
         await wait_for_count(ws, expected, within=EXPIRY + 10 * HEARTBEAT + 10)
@@ -166,3 +181,26 @@ async def test_workers_leave_the_table_when_the_server_stops(database_url: str, 
     finally:
         await connection.close()
     assert left == 0
+
+
+async def test_a_worker_whose_row_was_deleted_writes_it_again(database_url: str, shared_server: RunningServer) -> None:
+    clients = await connect_spread(database_url, shared_server, at_least=8)
+    total = len(clients)
+    await asyncio.gather(*(wait_for_count(ws, total) for ws in clients))
+    # As if every worker had stalled past the expiry and been cleaned up by the others.
+    connection = await asyncpg.connect(database_url)
+    try:
+        pids = list(group_pids(shared_server))
+        await connection.execute("DELETE FROM counter_worker WHERE pid = ANY($1::int[])", pids)
+    finally:
+        await connection.close()
+
+    async def rows_back() -> dict[int, int]:
+        rows = await worker_rows(database_url, shared_server)
+        return rows if len(rows) == WORKERS and sum(rows.values()) == total else {}
+
+    await eventually(rows_back, within=EXPIRY + 4 * HEARTBEAT)
+    # While the rows came back one by one, workers published partial totals, and some of those may
+    # still be unread in the clients' buffers: each client must end on the full total and stay there.
+    await asyncio.gather(*(settle(ws, total) for ws in clients))
+    await asyncio.gather(*(ws.close() for ws in clients))
