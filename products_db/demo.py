@@ -12,7 +12,7 @@ from .__main__ import up
 
 # Shown in the demo, in this order, when their package is present. The raw
 # apps and the alternative forms of a server are left to their own commands.
-DEMO = ["aiohttp", "flask", "starlette", "counter", "django-asgi"]
+DEMO = ["aiohttp", "flask", "starlette", "counter", "counter-shared", "django-asgi"]
 
 
 def available(command: servers.ServerCommand) -> bool:
