@@ -80,9 +80,7 @@ def check_content_type(content_type: str | None) -> None:
         return
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
-        raise UnsupportedMediaType(
-            f"Content-Type must be application/json, got {media_type!r} (with curl, use --json)"
-        )
+        raise UnsupportedMediaType(f"Content-Type must be application/json, got {media_type!r} (with curl, use --json)")
 
 
 def decode_json_body(raw: bytes) -> object:

@@ -182,9 +182,7 @@ def wait_until_answering(server: RunningServer, timeout: float = 60.0) -> None:
             return  # any HTTP answer means the server is up
         except OSError:
             time.sleep(0.1)
-    raise RuntimeError(
-        f"{server.command.name} did not answer within {timeout:.0f} s:\n{server.log()[-3000:]}"
-    )
+    raise RuntimeError(f"{server.command.name} did not answer within {timeout:.0f} s:\n{server.log()[-3000:]}")
 
 
 def stop(server: RunningServer, timeout: float = 30.0) -> int:

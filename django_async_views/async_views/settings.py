@@ -20,9 +20,7 @@ if not SECRET_KEY:
     SECRET_KEY = "development-only-not-secret"  # only ever used with DEBUG on
 
 # Comma-separated host names this site answers to; loopback by default.
-ALLOWED_HOSTS = [
-    h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()
-]
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
 
 # No admin, auth or sessions: these views need none of them, and they would
 # need Django's own tables in the shared products database.

@@ -204,9 +204,7 @@ def test_json_with_charset_is_accepted(api: httpx.Client) -> None:
     assert response.status_code == 201, response.text
 
 
-@pytest.mark.parametrize(
-    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
-)
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
 def test_other_content_types_are_415(api: httpx.Client, content_type: str) -> None:
     body = json.dumps({"product_name": "x", "brand_id": 1})
     response = api.post("/product", content=body, headers={"Content-Type": content_type})

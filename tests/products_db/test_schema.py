@@ -83,9 +83,7 @@ async def test_foreign_keys_are_indexed(database_url: str) -> None:
     try:
         indexed = {
             (row["tablename"], row["indexdef"].rsplit("(", 1)[1].rstrip(")"))
-            for row in await connection.fetch(
-                "SELECT tablename, indexdef FROM pg_indexes WHERE schemaname='public'"
-            )
+            for row in await connection.fetch("SELECT tablename, indexdef FROM pg_indexes WHERE schemaname='public'")
         }
     finally:
         await connection.close()
