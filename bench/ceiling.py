@@ -2,9 +2,10 @@
 
 No web app can serve /brands faster than its database and driver can answer the
 query, so this is the line every app is measured against. It runs the app's own
-SQL (aiohttp_api.db.SELECT_BRANDS) with as many queries in flight as wrk keeps
-connections open, from one process or from one process per core; each process
-holds one connection per in-flight query, so nothing waits for the pool.
+SQL (aiohttp_api.db.SELECT_BRANDS) from as many clients as wrk keeps connections
+open, from one process or from one process per core. By default each client has
+a connection of its own; with --pool-size the clients of a process share a pool
+as large as an app's, which is the fairer ceiling for the apps.
 
 Run it on its own: python -m bench.ceiling URL --concurrency 200 --processes 2 --duration 5
 """
@@ -27,8 +28,11 @@ from aiohttp_api.db import SELECT_BRANDS
 SETUP_S = 2.5
 
 
-async def _hammer(url: str, concurrency: int, start_at: float, duration_s: float) -> tuple[int, list[float]]:
-    async with asyncpg.create_pool(url, min_size=concurrency, max_size=concurrency) as pool:
+async def _hammer(
+    url: str, concurrency: int, pool_size: int, start_at: float, duration_s: float
+) -> tuple[int, list[float]]:
+    size = min(pool_size, concurrency) if pool_size else concurrency
+    async with asyncpg.create_pool(url, min_size=size, max_size=size) as pool:
         await asyncio.sleep(max(0.0, start_at - time.time()))
         end_at = start_at + duration_s
         latencies: list[float] = []
@@ -48,15 +52,27 @@ async def _hammer(url: str, concurrency: int, start_at: float, duration_s: float
         return len(latencies), latencies
 
 
-def _process(args: tuple[str, int, float, float]) -> tuple[int, list[float]]:
+def _process(args: tuple[str, int, int, float, float]) -> tuple[int, list[float]]:
     return asyncio.run(_hammer(*args))
 
 
-def measure(url: str, *, concurrency: int, processes: int, duration_s: float, start_at: float | None = None) -> dict:
-    """Queries per second through asyncpg with `concurrency` in flight, split over `processes`."""
+def measure(
+    url: str,
+    *,
+    concurrency: int,
+    processes: int,
+    duration_s: float,
+    pool_size: int = 0,
+    start_at: float | None = None,
+) -> dict:
+    """Queries per second from `concurrency` clients split over `processes`, each process with one pool.
+
+    pool_size 0: a connection per client, nothing waits for the pool. Otherwise
+    the clients of a process share pool_size connections, as an app's handlers do.
+    """
     share = [concurrency // processes + (1 if i < concurrency % processes else 0) for i in range(processes)]
     start_at = start_at or time.time() + SETUP_S
-    jobs = [(url, n, start_at, duration_s) for n in share if n > 0]
+    jobs = [(url, n, pool_size, start_at, duration_s) for n in share if n > 0]
     if len(jobs) == 1:
         results = [_process(jobs[0])]
     else:
@@ -92,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--pool-size", type=int, default=0, help="connections per process (0: one per client)")
     parser.add_argument("--start-at", type=float, help="wall-clock time (time.time()) to start measuring at")
     args = parser.parse_args(argv)
     result = measure(
@@ -99,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         concurrency=args.concurrency,
         processes=args.processes,
         duration_s=args.duration,
+        pool_size=args.pool_size,
         start_at=args.start_at,
     )
     print(json.dumps(result), flush=True)

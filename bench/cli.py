@@ -26,10 +26,10 @@ RESULTS_DIR = REPO_ROOT / "bench" / "results"
 QUICK_DIR = RESULTS_DIR / "tmp" / "quick"  # git-ignored
 
 # The default matrix, sized for a full run under 15 minutes on two cores:
-# 12 configurations; the 8 that query the database at 4 latencies each, the
-# 2 raw apps once, the 2 database ceilings at 4 latencies; /products/{id} on 4
-# of them at 2 latencies: 50 cells, 3 runs of 3 s each after a 2 s warm-up,
-# about 13 minutes with server starts (3 x 10 s per cell would take 40).
+# 13 configurations; the 8 servers that query the database at 4 latencies each,
+# the 2 raw apps once, the 3 database ceilings at 4 latencies; /products/{id} on
+# 4 servers at 2 latencies: 54 cells, 3 runs of 3 s each after a 2 s warm-up,
+# about 13 minutes with server starts (3 x 10 s per cell would take 45).
 DEFAULT_DURATION_S = 3.0
 DEFAULT_REPEATS = 3
 DEFAULT_WARMUP_S = 2.0

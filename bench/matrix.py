@@ -61,6 +61,7 @@ class Configuration:
     # worker 1, a threaded worker its threads, an async app its pool.
     in_flight_per_process: int | None = None
     bound: str = ""  # what limits concurrency, in words
+    ceiling_pool: int = 0  # database ceiling only: connections per process (0: one per client)
 
     @property
     def uses_database(self) -> bool:
@@ -68,7 +69,9 @@ class Configuration:
 
     @property
     def pool_size(self) -> int | None:
-        if self.app in ("raw-wsgi", "raw-asgi", "django", "db"):
+        if self.app == "db":
+            return self.ceiling_pool or None
+        if self.app in ("raw-wsgi", "raw-asgi", "django"):
             return None
         return int(self.env.get("DB_POOL_SIZE", DEFAULT_POOL_SIZE))
 
@@ -218,6 +221,17 @@ def configurations(cores: int = CORES) -> dict[str, Configuration]:
             "db ceiling",
             cores,
             bound="asyncpg, no HTTP, one connection per client",
+        ),
+        # The same pools as the async apps per core, minus HTTP: the fair ceiling for them.
+        Configuration(
+            f"db-{cores}-pool{pool}",
+            f"db ceiling x{cores}, pool {pool}",
+            "db",
+            "db ceiling",
+            cores,
+            in_flight_per_process=pool,
+            bound=f"asyncpg, no HTTP, {cores} processes x pool {pool}",
+            ceiling_pool=pool,
         ),
     ]
     return {c.key: c for c in [*book, *per_core, *ceilings]}

@@ -60,17 +60,22 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def _cpu_seconds(pids: list[int]) -> float:
-    """User plus system time of live processes, read from /proc (Linux; elsewhere nothing is found)."""
+    """CPU time of live processes and of the children they have reaped, read from /proc (Linux only).
+
+    Counting reaped children keeps processes that end during the interval: a
+    Postgres backend whose client disconnected, a worker that was replaced. Their
+    time moves into their parent's account, which is in the group too.
+    """
     total = 0
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as stat:
                 # Fields after the ")" that closes the command name: state is [0],
-                # utime [11], stime [12], in clock ticks.
+                # utime [11], stime [12], cutime [13], cstime [14], in clock ticks.
                 fields = stat.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
+            total += sum(int(value) for value in fields[11:15])
         except (OSError, IndexError, ValueError):
-            pass  # exited meanwhile; its time is lost, which only undercounts
+            pass  # exited and not yet reaped: its time is lost, which only undercounts
     return total / CLOCK_TICKS
 
 
@@ -110,10 +115,9 @@ def postgres_on_port(port: int) -> Callable[[], list[int]]:
 class CpuMeter:
     """CPU time of groups of processes over an interval, as percent of one core (200 = two cores busy).
 
-    Linux charges CPU time to whichever process runs when the timer ticks. A
-    Postgres backend works in bursts far shorter than a tick, so its figure is a
-    rough sample (it can read near 0 while the backend is busy); the machine-wide
-    figure is the reliable one.
+    Linux samples CPU time at the timer tick, so a figure for processes that work
+    in short bursts is approximate; the machine-wide figure says whether anything
+    else was busy.
     """
 
     def __init__(self, groups: dict[str, Callable[[], list[int]]]):

@@ -32,6 +32,8 @@ from .measure import CpuMeter, Run, postgres_on_port, process_group, run_wrk, wr
 
 # Seconds a server takes to start and stop, for the time estimate only.
 START_STOP_S = 4.0
+# Seconds cut from each end of a ceiling run when reading CPU.
+CEILING_CPU_MARGIN_S = 0.25
 # Connections Postgres keeps for itself and for us (superuser slots, our own checks).
 SPARE_CONNECTIONS = 10
 
@@ -368,6 +370,7 @@ class Runner:
             f"--concurrency={plan.connections}",
             f"--processes={configuration.processes}",
             f"--duration={plan.duration_s:g}",
+            f"--pool-size={configuration.ceiling_pool}",
         ]
         cell.command = {"argv": [*argv[:3], redact(database_url), *argv[4:]], "cwd": "."}
         try:
@@ -385,12 +388,14 @@ class Runner:
                     text=True,
                     start_new_session=True,
                 )
-                time.sleep(max(0.0, start_at - time.time()))
+                # CPU is read inside the measured window, a little short of both ends:
+                # at its end the pools close and their backends exit.
+                time.sleep(max(0.0, start_at - time.time()) + CEILING_CPU_MARGIN_S)
                 meter = CpuMeter(
                     {"server": process_group(process.pid), "postgres": postgres_on_port(self.postgres_port)}
                 )
                 with meter:
-                    time.sleep(plan.duration_s)
+                    time.sleep(max(0.1, plan.duration_s - 2 * CEILING_CPU_MARGIN_S))
                 cpu = meter.percent()
                 out, err = process.communicate(timeout=120)
                 if process.returncode != 0:
