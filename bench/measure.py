@@ -45,6 +45,8 @@ class Run:
     latency_ms: dict[str, float]
     cpu_percent: dict[str, float | None] = field(default_factory=dict)
     drain_s: float = 0.0  # how long the server took afterwards to finish what wrk had left queued
+    # wrk's open connections held by each worker process halfway through, most first
+    connections_per_worker: list[int] | None = None
 
     @property
     def socket_errors(self) -> int:
@@ -165,6 +167,28 @@ def _machine_busy_seconds() -> float:
     )
 
 
+def connections_per_worker(pgid: int, port: int) -> Callable[[], list[int]]:
+    """How wrk's connections are spread over the server's processes (the accepting ones)."""
+
+    def count() -> list[int]:
+        pids = process_group(pgid)()
+        # A master (gunicorn's arbiter, uvicorn's supervisor) only listens; a
+        # single-process server is its own leader and does accept.
+        workers = [pid for pid in pids if pid != pgid] or pids
+        counts = []
+        for pid in workers:
+            try:
+                sockets = psutil.Process(pid).net_connections(kind="tcp")
+            except psutil.Error:
+                continue
+            counts.append(
+                sum(1 for s in sockets if s.status == psutil.CONN_ESTABLISHED and s.laddr and s.laddr.port == port)
+            )
+        return sorted(counts, reverse=True)
+
+    return count
+
+
 # --- wrk --------------------------------------------------------------------
 
 
@@ -190,8 +214,12 @@ def run_wrk(
     timeout_s: float,
     max_product_id: int = 0,
     cpu_groups: dict[str, Callable[[], list[int]]] | None = None,
+    midway: Callable[[], list[int]] | None = None,
 ) -> tuple[Run, str]:
-    """Run wrk once; returns the parsed figures and wrk's own text report."""
+    """Run wrk once; returns the parsed figures and wrk's own text report.
+
+    midway, if given, is called halfway through the run (connections_per_worker).
+    """
     argv = wrk_argv(url, connections=connections, threads=threads, duration_s=duration_s, timeout_s=timeout_s)
     env = dict(os.environ)
     if max_product_id:
@@ -199,7 +227,15 @@ def run_wrk(
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with CpuMeter(cpu_groups or {}) as meter:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        output, _ = process.communicate()
+        spread = None
+        if midway is not None:
+            try:
+                output, _ = process.communicate(timeout=duration_s / 2)
+            except subprocess.TimeoutExpired:
+                spread = midway()
+                output, _ = process.communicate()
+        else:
+            output, _ = process.communicate()
     if process.returncode != 0:
         raise RuntimeError(f"wrk exited with {process.returncode}: {output.strip()}")
     # wrk is the only child reaped during the run, so the children's clock is its CPU.
@@ -208,7 +244,9 @@ def run_wrk(
         children_before.ru_utime + children_before.ru_stime
     )
     cpu = {**meter.percent(), "wrk": round(100 * wrk_seconds / meter.elapsed, 1)}
-    return parse(output, cpu), output
+    run = parse(output, cpu)
+    run.connections_per_worker = spread
+    return run, output
 
 
 def parse(output: str, cpu_percent: dict[str, float | None]) -> Run:

@@ -81,6 +81,31 @@ def _figure(cell: dict) -> str:
     return text + (f" ⚠ {', '.join(problems)}" if problems else "")
 
 
+def _spread_bound(cell: dict) -> str:
+    """The bound once the spread is known: a worker can use at most its own pool, whatever it holds."""
+    if not cell["in_flight_max"] or not cell["latency_ms"]:
+        return ""
+    per_process = cell["in_flight_max"] // cell["processes"]
+    bounds = []
+    for run in cell["runs"]:
+        spread = run.get("connections_per_worker")
+        if spread and len(spread) > 1:
+            usable = sum(min(n, per_process) for n in spread)
+            bounds.append(round(usable * 1000 / cell["latency_ms"]))
+    if not bounds or all(b >= cell["latency_bound_requests_per_s"] for b in bounds):
+        return ""
+    return " (with this spread: " + "; ".join(f"{b:,}" for b in bounds) + ")"
+
+
+def _spread(cell: dict) -> str:
+    """wrk's connections per worker process, halfway through each run: "100/100; 180/20"."""
+    spreads = [run.get("connections_per_worker") for run in cell["runs"]]
+    spreads = [s for s in spreads if s]
+    if not spreads or all(len(s) == 1 for s in spreads):
+        return "-"
+    return "; ".join("/".join(str(n) for n in s) for s in spreads)
+
+
 def markdown(results: dict) -> str:
     meta = results["meta"]
     plan = meta["plan"]
@@ -151,15 +176,16 @@ def markdown(results: dict) -> str:
         "## Every cell",
         "",
         "| Configuration | Endpoint | Latency | req/s median (min-max) | p99 ms | Socket errors c/r/w/t | "
-        "HTTP ≥400 | CPU % server / Postgres / wrk / machine | Pool per process | Bound at this latency |",
-        "|---|---|---:|---:|---:|---|---:|---|---:|---:|",
+        "HTTP ≥400 | CPU % server / Postgres / wrk / machine | Pool per process | Bound at this latency | "
+        "Connections per worker |",
+        "|---|---|---:|---:|---:|---|---:|---|---:|---:|---|",
     ]
     for cell in cells:
         pool = cell["pool_size_per_process"] if cell["pool_size_per_process"] is not None else "-"
         if cell["status"] != "ok":
             lines.append(
                 f"| {cell['label']} | {cell['endpoint']} | {cell['latency_ms']} ms | {cell['status']}: "
-                f"{cell['reason'].splitlines()[0][:80]} | | | | | {pool} | |"
+                f"{cell['reason'].splitlines()[0][:80]} | | | | | {pool} | | |"
             )
             continue
         s = cell["summary"]
@@ -174,13 +200,16 @@ def markdown(results: dict) -> str:
             f"{s['requests_per_s']['median']:,.0f} ({s['requests_per_s']['min']:,.0f}-"
             f"{s['requests_per_s']['max']:,.0f}) | {s['p99_ms_median']:,.0f} | "
             f"{e['connect']}/{e['read']}/{e['write']}/{e['timeout']} | {e['status']} | {cpu_text} | {pool} | "
-            f"{'-' if bound is None else f'{bound:,}'} |"
+            f"{'-' if bound is None else f'{bound:,}'}{_spread_bound(cell)} | {_spread(cell)} |"
         )
     lines += [
         "",
         "In flight: how many requests the configuration can have waiting on the database at once "
         "(sync worker: 1, threaded worker: its threads, async process: its pool). Bound at this latency: "
-        "in flight ÷ added latency, the most it can finish per second however fast the CPU.",
+        "in flight ÷ added latency, the most it can finish per second however fast the CPU. "
+        "Connections per worker: how wrk's connections were spread over the worker processes halfway "
+        "through each run; a keep-alive connection stays with the process that accepted it, so a worker "
+        "holding most of them is bound by its own pool.",
         "",
     ]
     return "\n".join(lines)

@@ -28,7 +28,16 @@ from products_db.throwaway import throwaway_server
 
 from . import ceiling, environment, latency
 from .matrix import Configuration, Endpoint, Plan
-from .measure import CpuMeter, Run, postgres_on_port, process_group, run_wrk, wrk_argv, wrk_version
+from .measure import (
+    CpuMeter,
+    Run,
+    connections_per_worker,
+    postgres_on_port,
+    process_group,
+    run_wrk,
+    wrk_argv,
+    wrk_version,
+)
 
 # Seconds a server takes to start and stop, for the time estimate only.
 START_STOP_S = 4.0
@@ -346,6 +355,7 @@ class Runner:
                             duration_s=plan.duration_s,
                             max_product_id=max_id,
                             cpu_groups=cpu_groups,
+                            midway=connections_per_worker(server.process.pid, server.port),
                             **wrk_options,
                         )
                         run.drain_s = drain(url)
