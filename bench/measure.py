@@ -105,10 +105,14 @@ def postgres_on_port(port: int) -> Callable[[], list[int]]:
             cmdline = process.info["cmdline"] or []
             if process.info["name"] == "postgres" and "-p" in cmdline:
                 if cmdline[cmdline.index("-p") + 1 : cmdline.index("-p") + 2] == [str(port)]:
-                    try:
-                        return [process.pid, *(child.pid for child in process.children(recursive=True))]
-                    except psutil.Error:
-                        return []
+                    # A backend can exit while we list them (Django connects per
+                    # request): list again rather than lose the postmaster's account.
+                    for _ in range(5):
+                        try:
+                            return [process.pid, *(child.pid for child in process.children(recursive=True))]
+                        except psutil.NoSuchProcess:
+                            continue
+                    return [process.pid]
         return []
 
     return members
@@ -150,7 +154,8 @@ class CpuMeter:
             # Processes that appeared meanwhile (new backends, respawned workers)
             # count from zero, which is right: all their time fell in the interval.
             after = _cpu_seconds(members())
-            result[name] = round(100 * (after - before) / self.elapsed, 1)
+            # Below zero means a process with CPU time vanished unaccounted: no figure.
+            result[name] = round(100 * (after - before) / self.elapsed, 1) if after >= before else None
         # Every process on the machine, ours or not: the check that nothing else was busy.
         result["machine"] = round(100 * (self.machine_after - self.machine_before) / self.elapsed, 1)
         return result

@@ -81,11 +81,22 @@ def _figure(cell: dict) -> str:
     return text + (f" ⚠ {', '.join(problems)}" if problems else "")
 
 
+def _cpu_medians(cell: dict) -> dict[str, float | None]:
+    """Median CPU per group over the runs; a negative reading (a process vanished unaccounted) is no figure."""
+    medians: dict[str, float | None] = {}
+    for name in ("server", "postgres", "wrk", "machine"):
+        values = sorted(v for run in cell["runs"] if (v := run["cpu_percent"].get(name)) is not None and v >= 0)
+        medians[name] = values[len(values) // 2] if values else None
+    return medians
+
+
 def _spread_bound(cell: dict) -> str:
     """The bound once the spread is known: a worker can use at most its own pool, whatever it holds."""
     if not cell["in_flight_max"] or not cell["latency_ms"]:
         return ""
     per_process = cell["in_flight_max"] // cell["processes"]
+    if per_process <= 1:
+        return ""  # a sync worker takes one connection at a time from the shared queue: nothing is pinned
     bounds = []
     for run in cell["runs"]:
         spread = run.get("connections_per_worker")
@@ -190,7 +201,7 @@ def markdown(results: dict) -> str:
             continue
         s = cell["summary"]
         e = s["errors"]
-        cpu = s["cpu_percent_median"]
+        cpu = _cpu_medians(cell)
         cpu_text = " / ".join(
             "-" if cpu.get(k) is None else f"{cpu[k]:.0f}" for k in ("server", "postgres", "wrk", "machine")
         )
@@ -303,6 +314,12 @@ def to_json(results: dict) -> str:
 
 def write(results: dict, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
+    for cell in results["cells"]:
+        for run in cell["runs"]:
+            # As CpuMeter.percent() does today: a negative reading is no figure.
+            run["cpu_percent"] = {k: (v if v is None or v >= 0 else None) for k, v in run["cpu_percent"].items()}
+        if cell.get("summary"):
+            cell["summary"]["cpu_percent_median"] = _cpu_medians(cell)
     results = {**results, "ratios": ratios(results)}
     paths = [out / JSON_NAME, out / MARKDOWN_NAME, out / THROUGHPUT_PNG, out / LATENCY_PNG]
     paths[0].write_text(to_json(results))

@@ -68,7 +68,7 @@ class Cell:
 
         def median_cpu(name: str) -> float | None:
             values = [run.cpu_percent.get(name) for run in self.runs]
-            values = [v for v in values if v is not None]
+            values = [v for v in values if v is not None and v >= 0]
             return round(statistics.median(values), 1) if values else None
 
         return {
