@@ -79,6 +79,11 @@ class Database:
                 self._last_error = message
             raise DatabaseUnavailable(message) from None
         self._last_error = ""
+        # psycopg2 keeps at most `minconn` idle connections and closes any other
+        # connection handed back, so under --threads most requests would connect
+        # anew. Raised after construction, it keeps every connection once opened
+        # while still opening them only when threads need them.
+        pool.minconn = self.settings.pool_size
         return pool
 
     def pool(self) -> psycopg2.pool.ThreadedConnectionPool:

@@ -144,6 +144,27 @@ def test_threads_wait_for_a_free_connection(start_server) -> None:
     assert statuses == [200] * 100
 
 
+def sessions_opened(database_url: str) -> int:
+    """Postgres counts every session ever opened on the database (PostgreSQL 14+)."""
+    return query(database_url, "SELECT sessions FROM pg_stat_database WHERE datname = current_database()")[0][
+        "sessions"
+    ]
+
+
+def test_threads_reuse_pooled_connections(start_server, database_url: str) -> None:
+    # psycopg2 closes a returned connection beyond minconn: without raising it,
+    # most requests under --threads would open a new connection to Postgres.
+    threaded = start_server("flask", extra_args="-w 1 --threads 8", env={"DB_POOL_SIZE": "4"})
+    with threaded as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            assert set(pool.map(lambda _: client.get("/products/1").status_code, range(50))) == {200}
+            before = sessions_opened(database_url)
+            assert set(pool.map(lambda _: client.get("/products/1").status_code, range(300))) == {200}
+        # At most the pool's 4 connections (and the two queries of this test) may be new.
+        assert sessions_opened(database_url) - before <= 4 + 2
+        assert sum(connection_owners(database_url).values()) <= 4
+
+
 def test_a_connection_killed_by_the_server_is_dropped(start_server, database_url: str) -> None:
     with start_server("flask", extra_args="-w 1") as server, httpx.Client(base_url=server.url) as client:
         assert client.get("/products/1").status_code == 200
