@@ -1,0 +1,66 @@
+"""`make demo`: every documented server at once on distinct ports, a table of URLs, all stopped on SIGTERM."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+
+from products_db import servers
+from products_db.embedded import port_in_use
+
+
+def free_offset() -> int:
+    """An offset that moves every demo port onto a free one (a developer's own demo may be running)."""
+    ports = [command.demo_port for command in servers.COMMANDS.values()]
+    for _ in range(100):
+        offset = random.randrange(20_000, 40_000, 100)
+        if not any(port_in_use(port + offset) for port in ports):
+            return offset
+    raise RuntimeError("no free range of demo ports")
+
+
+def test_demo_runs_every_documented_server(database_url: str) -> None:
+    offset = free_offset()
+    env = {**servers._environment(database_url, {}), "DEMO_PORT_OFFSET": str(offset)}
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "products_db.demo"],
+        cwd=servers.REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert demo.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline:
+            line = demo.stdout.readline()
+            assert line, "the demo exited early:\n" + "".join(lines)
+            lines.append(line)
+            if line.startswith("Ctrl-C stops every server"):
+                break
+        table = {
+            words[0]: words[1]
+            for words in (line.split() for line in lines)
+            if len(words) > 2 and words[0] in servers.COMMANDS and words[1].startswith("http://127.0.0.1:")
+        }
+        assert set(table) == set(servers.COMMANDS), "".join(lines)
+        ports = set()
+        for name, url in table.items():
+            command = servers.COMMANDS[name]
+            port = int(url.split(":")[2].split("/")[0])
+            assert port == command.demo_port + offset
+            ports.add(port)
+            assert httpx.get(url, timeout=30).status_code == 200, name
+        assert len(ports) == len(table)  # distinct ports
+    finally:
+        demo.send_signal(signal.SIGTERM)
+        code = demo.wait(timeout=120)
+    assert code == 128 + signal.SIGTERM
+    assert not [port for port in ports if port_in_use(port)], "a server outlived the demo"
