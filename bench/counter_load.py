@@ -20,8 +20,6 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
@@ -30,8 +28,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from products_db import servers
-from products_db.schema import prepare
-from products_db.throwaway import throwaway_server
+from products_db.throwaway import seeded_database
 
 RESULTS = Path(__file__).resolve().parent / "results"
 COMMANDS = {"memory": "counter", "shared": "counter-shared"}
@@ -205,18 +202,6 @@ def write_markdown() -> Path:
     return path
 
 
-@contextmanager
-def database() -> Iterator[str]:
-    if os.environ.get("DATABASE_URL"):
-        url = os.environ["DATABASE_URL"]
-        asyncio.run(prepare(url))
-        yield url
-        return
-    with throwaway_server() as url:
-        asyncio.run(prepare(url))
-        yield url
-
-
 def raise_file_limit(clients: int) -> None:
     # Each client is a socket here and in the server (which inherits this limit): 1000 clients
     # pass the common default of 1024 open files.
@@ -239,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     raise_file_limit(args.clients)
     modes = ["memory", "shared"] if args.mode == "both" else [args.mode]
     RESULTS.mkdir(exist_ok=True)
-    with database() as url:
+    with seeded_database() as url:
         for mode in modes:
             result = asyncio.run(measure(mode, args.clients, args.runs, url))
             path = RESULTS / f"counter-{mode}.json"

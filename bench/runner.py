@@ -23,8 +23,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from products_db import servers
 from products_db.config import redact
 from products_db.embedded import REPO_ROOT, free_port
-from products_db.schema import prepare
-from products_db.throwaway import throwaway_server
+from products_db.throwaway import seeded_database
 
 from . import ceiling, environment, latency
 from .matrix import Configuration, Endpoint, Plan
@@ -122,14 +121,11 @@ def database() -> Iterator[tuple[str, str]]:
     not belong in the `make db` database a reader pokes at, and every run starts
     from the same state with the same settings (max_connections 300).
     """
-    if os.environ.get("DATABASE_URL"):
-        url = os.environ["DATABASE_URL"]
-        asyncio.run(prepare(url))
-        yield url, f"DATABASE_URL ({redact(url)})"
-        return
-    with throwaway_server() as url:
-        asyncio.run(prepare(url))
-        yield url, "throwaway embedded Postgres (products_db.throwaway), seeded by products_db.schema"
+    with seeded_database() as url:
+        if os.environ.get("DATABASE_URL"):
+            yield url, f"DATABASE_URL ({redact(url)})"
+        else:
+            yield url, "throwaway embedded Postgres (products_db.throwaway), seeded by products_db.schema"
 
 
 def plan_cells(plan: Plan) -> list[list[Cell]]:

@@ -153,7 +153,7 @@ class RunningServer:
         return self.log_path.read_text(errors="replace")
 
 
-def _environment(database_url: str | None, extra: Mapping[str, str]) -> dict[str, str]:
+def environment(database_url: str | None, extra: Mapping[str, str]) -> dict[str, str]:
     env = dict(os.environ)
     # Commands name `gunicorn`, `uvicorn`, `python`: take them from our virtualenv.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -165,6 +165,23 @@ def _environment(database_url: str | None, extra: Mapping[str, str]) -> dict[str
         env["DATABASE_URL"] = database_url
     env.update(extra)
     return env
+
+
+def run_to_exit(
+    command: ServerCommand | str, database_url: str, extra_args: str = "", timeout: float = 60.0
+) -> tuple[int, str]:
+    """Run a command that is expected to stop by itself (a start-up error); its exit code and output."""
+    if isinstance(command, str):
+        command = COMMANDS[command]
+    process = subprocess.run(
+        command.argv(free_port(), extra_args),
+        cwd=REPO_ROOT / command.cwd,
+        env=environment(database_url, command.env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return process.returncode, process.stdout + process.stderr
 
 
 def wait_until_answering(server: RunningServer, timeout: float = 60.0) -> None:
@@ -228,7 +245,7 @@ def run(
     process = subprocess.Popen(
         command.argv(port, extra_args),
         cwd=REPO_ROOT / command.cwd,
-        env=_environment(database_url, {**command.env, **(env or {})}),
+        env=environment(database_url, {**command.env, **(env or {})}),
         stdout=log_file,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

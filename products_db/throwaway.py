@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
 import signal
 import subprocess
@@ -13,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import embedded
+from .schema import prepare
 
 
 @contextmanager
@@ -42,6 +45,19 @@ def throwaway_server() -> Iterator[str]:
         code = supervisor.wait(timeout=60)
         if code != 0:
             raise embedded.EmbeddedError(f"throwaway postgres supervisor exited with {code}")
+
+
+@contextmanager
+def seeded_database() -> Iterator[str]:
+    """DATABASE_URL if set (schema and seed created if missing), else a throwaway server: for tests and benchmarks."""
+    if os.environ.get("DATABASE_URL"):
+        url = os.environ["DATABASE_URL"]
+        asyncio.run(prepare(url))
+        yield url
+        return
+    with throwaway_server() as url:
+        asyncio.run(prepare(url))
+        yield url
 
 
 def supervise() -> int:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
@@ -13,8 +13,7 @@ import psycopg2.extras
 import pytest
 
 from products_db import servers
-from products_db.schema import prepare
-from products_db.throwaway import throwaway_server
+from products_db.throwaway import seeded_database
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -40,16 +39,33 @@ def query(database_url: str, sql: str, *args: object) -> list[dict]:
     return rows
 
 
+def expect_continue_upload(port: int, content_length: int) -> tuple[bytes, bytes]:
+    """Announce a JSON POST /product of content_length bytes with Expect: 100-continue and send no body.
+
+    Returns the head and body of the answer: a server that refuses the size up front
+    answers at once, without the "100 Continue" that would invite the upload.
+    """
+    request = (
+        "POST /product HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{port}\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {content_length}\r\n"
+        "Expect: 100-continue\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request.encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head, body
+
+
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """DATABASE_URL if set (schema and seed created if missing); else a throwaway embedded server."""
-    if os.environ.get("DATABASE_URL"):
-        url = os.environ["DATABASE_URL"]
-        asyncio.run(prepare(url))
-        yield url
-        return
-    with throwaway_server() as url:
-        asyncio.run(prepare(url))
+    with seeded_database() as url:
         yield url
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from datetime import datetime
 
 import httpx
@@ -28,23 +27,10 @@ def test_time_endpoint(start_server, name: str) -> None:
     datetime.strptime(body["time"], "%H:%M:%S.%f")
 
 
-def run_until_exit(name: str, database_url: str) -> tuple[int, str]:
-    command = servers.COMMANDS[name]
-    process = subprocess.run(
-        command.argv(free_port()),
-        cwd=servers.REPO_ROOT / command.cwd,
-        env=servers._environment(database_url, {}),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return process.returncode, process.stdout + process.stderr
-
-
 @pytest.mark.parametrize("name", COMMANDS)
 def test_unreachable_database_is_one_clear_line(name: str) -> None:
     closed = f"postgresql://postgres:secret@127.0.0.1:{free_port()}/products"
-    code, output = run_until_exit(name, closed)
+    code, output = servers.run_to_exit(name, closed)
     assert code != 0
     assert "Traceback" not in output
     errors = [line for line in output.splitlines() if "error: cannot use the database" in line]
@@ -56,7 +42,7 @@ def test_unreachable_database_is_one_clear_line(name: str) -> None:
 @pytest.mark.parametrize("name", COMMANDS)
 def test_missing_database_is_one_clear_line(name: str, database_url: str) -> None:
     wrong = database_url.rsplit("/", 1)[0] + "/no_such_database"
-    code, output = run_until_exit(name, wrong)
+    code, output = servers.run_to_exit(name, wrong)
     assert code != 0
     assert "Traceback" not in output
     assert any('database "no_such_database" does not exist' in line for line in output.splitlines())

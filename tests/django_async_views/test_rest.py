@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +12,7 @@ import pytest
 
 from products_db import servers
 from products_db.rules import MAX_BODY_BYTES
-from tests.conftest import query
+from tests.conftest import expect_continue_upload, query
 
 from .support import SERVER_ENV
 
@@ -67,20 +66,8 @@ def test_a_host_not_allowed_is_json_400(api: httpx.Client) -> None:
 
 def test_declared_oversize_body_is_refused_before_it_is_sent(server: servers.RunningServer) -> None:
     """Django would spool the whole body to a file first; the ASGI wrapper answers 413 before a byte is read."""
-    request = (
-        "POST /product HTTP/1.1\r\n"
-        f"Host: 127.0.0.1:{server.port}\r\n"
-        "Content-Type: application/json\r\n"
-        f"Content-Length: {50 * MAX_BODY_BYTES}\r\n"
-        "Expect: 100-continue\r\n"
-        "Connection: close\r\n\r\n"
-    )
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(request.encode())
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
+    head, body = expect_continue_upload(server.port, 50 * MAX_BODY_BYTES)
+    answer = head + body
     assert head.startswith(b"HTTP/1.1 413"), answer[:200]
     assert b"100 Continue" not in answer
     assert BODY_LIMIT_MESSAGE.encode() in body

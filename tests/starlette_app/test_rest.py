@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
@@ -18,6 +16,7 @@ from products_db.embedded import free_port
 from products_db.pool import DatabaseUnavailable
 from products_db.rules import MAX_BODY_BYTES
 from starlette_app.app import create_app
+from tests.conftest import expect_continue_upload
 
 
 @pytest.fixture(scope="module")
@@ -117,20 +116,8 @@ async def test_unreachable_database_raises_its_own_error_in_process() -> None:
 
 def test_declared_oversize_body_is_refused_before_it_is_sent(server: servers.RunningServer) -> None:
     """With Expect: 100-continue the client waits for a go-ahead: it gets 413 instead and uploads nothing."""
-    request = (
-        "POST /product HTTP/1.1\r\n"
-        f"Host: 127.0.0.1:{server.port}\r\n"
-        "Content-Type: application/json\r\n"
-        f"Content-Length: {MAX_BODY_BYTES + 1}\r\n"
-        "Expect: 100-continue\r\n"
-        "Connection: close\r\n\r\n"
-    )
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(request.encode())
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
+    head, body = expect_continue_upload(server.port, MAX_BODY_BYTES + 1)
+    answer = head + body
     assert head.startswith(b"HTTP/1.1 413"), answer[:200]
     assert b"100 Continue" not in answer
     assert b"request body is larger than" in body
@@ -144,26 +131,13 @@ def test_every_worker_answers_405_alike(server: servers.RunningServer) -> None:
     assert allows == {"GET,HEAD"}
 
 
-def run_until_exit(name: str, database_url: str, extra_args: str = "") -> tuple[int, str]:
-    command = servers.COMMANDS[name]
-    process = subprocess.run(
-        command.argv(free_port(), extra_args),
-        cwd=servers.REPO_ROOT / command.cwd,
-        env=servers._environment(database_url, {}),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return process.returncode, process.stdout + process.stderr
-
-
 # gunicorn with one worker: when two workers fail to boot at the same moment,
 # gunicorn's arbiter can raise its own HaltServer a second time while halting and
 # print that traceback (exit code 1): a race in gunicorn, not in the app.
 @pytest.mark.parametrize(("name", "extra_args"), [("starlette", ""), ("starlette-gunicorn", "--workers 1")])
 def test_unreachable_database_is_one_clear_line_per_worker(name: str, extra_args: str) -> None:
     closed = f"postgresql://postgres:secret@127.0.0.1:{free_port()}/products"
-    code, output = run_until_exit(name, closed, extra_args)  # it stops by itself: no respawning forever
+    code, output = servers.run_to_exit(name, closed, extra_args)  # it stops by itself: no respawning forever
     assert "Traceback" not in output
     errors = [line for line in output.splitlines() if "cannot use the database" in line]
     assert errors, output
