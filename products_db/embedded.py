@@ -9,7 +9,6 @@ import shutil
 import socket
 import stat
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,7 +241,3 @@ def stop(data_dir: Path = DATA_DIR) -> bool:
 def destroy(data_dir: Path = DATA_DIR) -> None:
     stop(data_dir)
     shutil.rmtree(data_dir, ignore_errors=True)
-
-
-if __name__ == "__main__":  # pragma: no cover - use `python -m products_db`
-    sys.exit("use `python -m products_db`")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # Postgres INTEGER (SERIAL ids are INTEGER): anything outside it can never
@@ -81,6 +82,17 @@ def check_content_type(content_type: str | None) -> None:
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise UnsupportedMediaType(f"Content-Type must be application/json, got {media_type!r} (with curl, use --json)")
+
+
+def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
+    """The Content-Length of an ASGI request's headers, so a body limit can refuse it before reading."""
+    for name, value in headers:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None  # the server rejects a malformed length before an app sees it
+    return None
 
 
 def decode_json_body(raw: bytes) -> object:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from products_db.rules import MAX_BODY_BYTES, PayloadTooLarge
+from products_db.rules import MAX_BODY_BYTES, PayloadTooLarge, declared_length
 
 
 class BodySizeLimit:
@@ -18,7 +18,7 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = declared_length(scope)
+        declared = declared_length(scope["headers"])
         received = 0
 
         # The body is not in the scope: it arrives later as http.request messages
@@ -39,13 +39,3 @@ class BodySizeLimit:
             return message
 
         await self.app(scope, limited_receive, send)
-
-
-def declared_length(scope: Scope) -> int | None:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None  # the server rejects a malformed length before we see it
-    return None

@@ -6,7 +6,7 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from products_db.rules import MAX_BODY_BYTES, PayloadTooLarge
+from products_db.rules import MAX_BODY_BYTES, PayloadTooLarge, declared_length
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -31,7 +31,7 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = declared_length(scope)
+        declared = declared_length(scope["headers"])
         if declared is not None and declared > self.max_bytes:
             # Nothing read: the server never sends "100 Continue", the client uploads nothing.
             await payload_too_large(send)
@@ -54,16 +54,6 @@ class BodySizeLimit:
         await self.app(scope, limited_receive, send)
         if cut:
             await payload_too_large(send)
-
-
-def declared_length(scope: MutableMapping[str, Any]) -> int | None:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None  # the server rejects a malformed length before we see it
-    return None
 
 
 async def payload_too_large(send: Send) -> None:
