@@ -10,8 +10,9 @@ from products_db.config import database_url, unreachable_message
 from products_db.pool import CONNECT_ERRORS
 
 # aiohttp's worker runs one event loop per process: the loop gives concurrency
-# within a process, the processes give parallelism across cores.
-worker_class = "aiohttp.GunicornWebWorker"
+# within a process, the processes give parallelism across cores. This one runs
+# uvloop, as `python -m aiohttp_api` does.
+worker_class = "aiohttp.GunicornUVLoopWebWorker"
 # One worker per core: more event loops than cores only take turns on the CPU.
 workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
 bind = "127.0.0.1:8080"

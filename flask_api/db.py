@@ -1,9 +1,10 @@
-"""The SQL of the API on psycopg2, and a connection pool that belongs to one worker process."""
+"""Listing 9.5's queries on psycopg2, with a small pool per gunicorn worker instead of one connection at import."""
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,61 +13,59 @@ from typing import Any
 import psycopg2
 import psycopg2.errors
 import psycopg2.extensions
-import psycopg2.extras
-import psycopg2.pool
 
 from products_db.config import Settings, unreachable_message, url_parts
 from products_db.rules import NewProduct, ProductNotFound, UnknownBrand
 
 log = logging.getLogger(__name__)
 
-SELECT_BRANDS = "SELECT brand_id, brand_name FROM brand ORDER BY brand_id"
-SELECT_PRODUCT = "SELECT product_id, product_name, brand_id FROM product WHERE product_id = %s"
+# Postgres writes the JSON array itself (json_agg, in C) and sends it as one text
+# value: no tuple, dict and json.dumps call per row in Python, on every request.
+SELECT_BRANDS_JSON = """
+    SELECT coalesce(json_agg(b ORDER BY b.brand_id), '[]')::text
+    FROM (SELECT brand_id, brand_name FROM brand) AS b
+"""
+SELECT_PRODUCT = "SELECT product_id, product_name, brand_id FROM product WHERE product_id = $1"
 INSERT_PRODUCT = """
-    INSERT INTO product (product_name, brand_id) VALUES (%s, %s)
+    INSERT INTO product (product_name, brand_id) VALUES ($1, $2)
     RETURNING product_id, product_name, brand_id
 """
+
+# psycopg2 sends a query's whole text every time, and Postgres parses and plans
+# it again (asyncpg prepares each query once per connection by itself). So each
+# connection prepares these once, and requests run them by name: EXECUTE name(...).
+PREPARED = {"brands_json": SELECT_BRANDS_JSON, "product": SELECT_PRODUCT, "insert_product": INSERT_PRODUCT}
 
 Connection = psycopg2.extensions.connection
 EXTENSION = "flask_api.database"  # key in app.extensions
 
 
 class DatabaseUnavailable(RuntimeError):
-    """The pool could not open a connection; str() is one line saying why and what to do."""
+    """No connection could be opened; str() is one line saying why and what to do."""
 
 
 class Database:
-    """A psycopg2 pool opened lazily, once per process, and reopened in any process forked after it.
+    """The connections of one worker process: opened on first use, then reused.
 
-    The book opens one connection at import. That works under plain
-    `gunicorn -w 8` only because gunicorn imports the app in each worker after
-    forking; with `--preload` the master imports it first and all 8 workers
-    share one socket, their queries and answers interleaving on the wire. With
-    `--threads`, requests share one transaction; after any failed statement the
-    connection stays aborted for every later request, and a dropped one is never
-    replaced. Here nothing connects until a worker serves its first request, and
-    the pid check opens a new pool in any process forked after that.
+    The book connects at import, which gunicorn does in each worker after the
+    fork, so every worker has a socket of its own. Opening on first use keeps
+    that true with `--preload` too (the master imports the app but never serves),
+    and a pool rather than one connection serves `--threads N`, whose threads
+    would otherwise share one connection's answers.
     """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._pool: psycopg2.pool.ThreadedConnectionPool | None = None
-        self._pid = 0
-        self._lock = threading.Lock()  # gunicorn --threads: two threads could open two pools
-        # psycopg2's pool raises PoolError when every connection is out instead
-        # of waiting; this makes a thread wait its turn, as asyncpg's acquire() does.
+        self._idle: queue.LifoQueue[Connection] = queue.LifoQueue()
+        # At most pool_size requests of this process hold a connection; under
+        # --threads the others block here until one is handed back.
         self._slots = threading.BoundedSemaphore(settings.pool_size)
-        self._inherited: list[psycopg2.pool.ThreadedConnectionPool] = []
         self._last_error = ""
+        os.register_at_fork(after_in_child=self._forget_parent_connections)
 
-    def _open(self) -> psycopg2.pool.ThreadedConnectionPool:
+    def _connect(self) -> Connection:
         try:
-            # Threaded, because `gunicorn --threads N` runs N requests of one
-            # process at once; with the default sync worker it never holds more
-            # than one connection. minconn=1 connects now, so a wrong URL fails here.
-            pool = psycopg2.pool.ThreadedConnectionPool(
-                1,
-                self.settings.pool_size,
+            connection = psycopg2.connect(
                 **url_parts(self.settings.database_url),
                 connect_timeout=10,
                 # Shows up in pg_stat_activity: which worker holds which connection.
@@ -79,71 +78,62 @@ class Database:
                 self._last_error = message
             raise DatabaseUnavailable(message) from None
         self._last_error = ""
-        # psycopg2 keeps at most `minconn` idle connections and closes any other
-        # connection handed back, so under --threads most requests would connect
-        # anew. Raised after construction, it keeps every connection once opened
-        # while still opening them only when threads need them.
-        pool.minconn = self.settings.pool_size
-        return pool
-
-    def pool(self) -> psycopg2.pool.ThreadedConnectionPool:
-        with self._lock:
-            if self._pool is None or self._pid != os.getpid():
-                if self._pool is not None:
-                    # Opened by the parent: its sockets belong to the parent. Closing
-                    # them here would log the parent out of Postgres, so keep the
-                    # objects alive and untouched, and open our own.
-                    self._inherited.append(self._pool)
-                self._pool = self._open()
-                self._pid = os.getpid()
-            return self._pool
+        # Each statement commits on its own, as with asyncpg: one round trip per
+        # query, where psycopg2's default adds a BEGIN and a COMMIT around it.
+        # Every handler runs a single statement, so nothing needs a longer transaction.
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(";".join(f"PREPARE {name} AS {sql}" for name, sql in PREPARED.items()))
+        return connection
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
-        """Borrow a connection: committed and returned on success, rolled back and returned on any error."""
-        pool = self.pool()
+        """Borrow a connection for one statement; a connection the server dropped is not handed out again."""
         with self._slots:
-            connection = pool.getconn()
+            try:
+                connection = self._idle.get_nowait()
+            except queue.Empty:
+                connection = self._connect()
             try:
                 yield connection
-                connection.commit()
-            except BaseException:
-                # A failed statement leaves the transaction aborted; without the
-                # rollback the next request to borrow this connection would fail too.
-                # A connection that died (server restart) is dropped, not reused.
-                broken = bool(connection.closed)
-                if not broken:
-                    try:
-                        connection.rollback()
-                    except psycopg2.Error:
-                        broken = True
-                pool.putconn(connection, close=broken)
-                raise
-            pool.putconn(connection)
+            finally:
+                if not connection.closed:
+                    self._idle.put(connection)
+
+    def _forget_parent_connections(self) -> None:
+        # A forked child shares its parent's sockets. Pointing each at /dev/null
+        # first means the goodbye psycopg2 sends when the object is dropped goes
+        # nowhere, instead of logging the parent out of Postgres.
+        devnull = os.open(os.devnull, os.O_RDWR)
+        while not self._idle.empty():
+            connection = self._idle.get_nowait()
+            os.dup2(devnull, connection.fileno())
+        os.close(devnull)
+        self._slots = threading.BoundedSemaphore(self.settings.pool_size)
 
     def close(self) -> None:
-        with self._lock:
-            if self._pool is not None and self._pid == os.getpid():
-                self._pool.closeall()
-            self._pool = None
+        while not self._idle.empty():
+            self._idle.get_nowait().close()
 
 
 def _fetch(connection: Connection, sql: str, *args: object) -> list[dict[str, Any]]:
-    with connection.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cursor:
+    with connection.cursor() as cursor:
         # A blocking call: this worker does nothing else until Postgres answers.
         # That is why the book needs 8 processes where aiohttp needs one.
         cursor.execute(sql, args or None)
-        return [dict(row) for row in cursor.fetchall()]
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def brands(database: Database) -> list[dict[str, Any]]:
-    with database.connection() as connection:
-        return _fetch(connection, SELECT_BRANDS)
+def brands_json(database: Database) -> str:
+    with database.connection() as connection, connection.cursor() as cursor:
+        cursor.execute("EXECUTE brands_json")
+        return cursor.fetchone()[0]
 
 
 def product(database: Database, product_id: int) -> dict[str, Any]:
     with database.connection() as connection:
-        rows = _fetch(connection, SELECT_PRODUCT, product_id)
+        rows = _fetch(connection, "EXECUTE product(%s)", product_id)
     if not rows:
         raise ProductNotFound(product_id)
     return rows[0]
@@ -153,7 +143,7 @@ def create_product(database: Database, new: NewProduct) -> dict[str, Any]:
     # As in aiohttp_api: the foreign key decides whether the brand exists, atomically.
     try:
         with database.connection() as connection:
-            [row] = _fetch(connection, INSERT_PRODUCT, new.product_name, new.brand_id)
+            [row] = _fetch(connection, "EXECUTE insert_product(%s, %s)", new.product_name, new.brand_id)
     except psycopg2.errors.ForeignKeyViolation:
         raise UnknownBrand(new.brand_id) from None
     return row

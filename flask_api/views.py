@@ -25,7 +25,7 @@ def database() -> db.Database:
 
 def brands() -> Response:
     """Listing 9.5, with the connection borrowed from this worker's pool."""
-    return json_response(db.brands(database()))
+    return Response(db.brands_json(database()), content_type=JSON_TYPE)  # JSON text from Postgres: see db.py
 
 
 def get_product(product_id: str) -> Response:

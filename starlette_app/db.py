@@ -1,10 +1,43 @@
-"""The data layer of listing 9.8: the very queries of aiohttp_api, because SQL does not depend on the web framework."""
+"""The data layer of listing 9.8: SQL constants and the functions that run them, raising domain errors only."""
 
-# The functions take an asyncpg pool and raise domain errors (ProductNotFound,
-# UnknownBrand), never HTTP ones, so nothing in them is aiohttp's: importing
-# aiohttp_api.db imports asyncpg and products_db only. One copy of the SQL means
-# the frameworks cannot drift apart, and the benchmark compares only what
-# differs between them: the HTTP layer.
-from aiohttp_api.db import INSERT_PRODUCT, SELECT_BRANDS, SELECT_PRODUCT, brands, create_product, product
+from __future__ import annotations
 
-__all__ = ["INSERT_PRODUCT", "SELECT_BRANDS", "SELECT_PRODUCT", "brands", "create_product", "product"]
+from typing import Any
+
+import asyncpg
+
+from products_db.rules import NewProduct, ProductNotFound, UnknownBrand
+
+# Postgres writes the JSON array itself (json_agg, in C) and sends it as one text
+# value: no Record, dict and json.dumps call per row in Python, on every request.
+SELECT_BRANDS_JSON = """
+    SELECT coalesce(json_agg(b ORDER BY b.brand_id), '[]')::text
+    FROM (SELECT brand_id, brand_name FROM brand) AS b
+"""
+SELECT_PRODUCT = "SELECT product_id, product_name, brand_id FROM product WHERE product_id = $1"
+INSERT_PRODUCT = """
+    INSERT INTO product (product_name, brand_id) VALUES ($1, $2)
+    RETURNING product_id, product_name, brand_id
+"""
+
+
+async def brands_json(pool: asyncpg.Pool) -> str:
+    # asyncpg prepares each statement on first use and reuses it, so later
+    # requests skip Postgres' parsing and planning.
+    return await pool.fetchval(SELECT_BRANDS_JSON)
+
+
+async def product(pool: asyncpg.Pool, product_id: int) -> dict[str, Any]:
+    row = await pool.fetchrow(SELECT_PRODUCT, product_id)
+    if row is None:
+        raise ProductNotFound(product_id)
+    return dict(row)
+
+
+async def create_product(pool: asyncpg.Pool, new: NewProduct) -> dict[str, Any]:
+    # The foreign key decides whether the brand exists, atomically: no check-then-insert race.
+    try:
+        row = await pool.fetchrow(INSERT_PRODUCT, new.product_name, new.brand_id)
+    except asyncpg.ForeignKeyViolationError:
+        raise UnknownBrand(new.brand_id) from None
+    return dict(row)

@@ -1,7 +1,8 @@
-"""flask_api's pool: opened per gunicorn worker after the fork, connections rolled back on error, 503 when down."""
+"""flask_api's pool: opened per gunicorn worker after the fork, one statement per round trip, 503 when down."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections import Counter
@@ -70,30 +71,33 @@ def test_each_worker_opens_its_own_pool_after_the_fork(start_server, database_ur
     assert set(ours.values()) == {1}, owners
 
 
-def test_a_failed_statement_is_rolled_back_before_reuse(database_url: str) -> None:
+def test_a_failed_statement_leaves_the_connection_usable(database_url: str) -> None:
     database = db.Database(Settings(database_url, pool_size=1))  # one connection: every call reuses it
     try:
         with pytest.raises(UnknownBrand):
             db.create_product(database, NewProduct("no such brand", 999_999))
         with database.connection() as connection:
-            # Without the rollback this would be INERROR and every query would fail.
+            # A failed statement in an open transaction would leave it INERROR, failing every later query.
             assert connection.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_IDLE
-        assert len(db.brands(database)) == 100
+        assert len(json.loads(db.brands_json(database))) == 100
     finally:
         database.close()
 
 
-def test_an_error_inside_the_block_undoes_its_writes(database_url: str) -> None:
+def test_each_statement_commits_on_its_own(database_url: str) -> None:
+    # Autocommit: a request is one round trip, with no BEGIN before it, no COMMIT
+    # after it, and no connection left "idle in transaction" between requests.
     database = db.Database(Settings(database_url, pool_size=1))
-    name = "rolled back by the test"
+    name = "committed by its own statement"
     try:
-        with pytest.raises(RuntimeError), database.connection() as connection:
-            with connection.cursor() as cursor:
-                cursor.execute(db.INSERT_PRODUCT, (name, 1))
-            raise RuntimeError("the view failed after the insert")
+        created = db.create_product(database, NewProduct(name, 1))
+        with database.connection() as connection:
+            assert connection.info.transaction_status == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+        # Another session sees the row at once: nothing waits for a commit.
+        found = query(database_url, "SELECT product_id FROM product WHERE product_name = %s", name)
+        assert found == [{"product_id": created["product_id"]}]
     finally:
         database.close()
-    assert query(database_url, "SELECT count(*) AS n FROM product WHERE product_name = %s", name)[0]["n"] == 0
 
 
 def backend_pid(database: db.Database) -> int:
