@@ -1,11 +1,11 @@
 """The database ceiling: the /brands query straight through asyncpg pools, no HTTP, as fast as it goes.
 
 No web app can serve /brands faster than its database and driver can answer the
-query, so this is the line every app is measured against. It runs the app's own
-SQL (aiohttp_api.db.SELECT_BRANDS) from as many clients as wrk keeps connections
+query, so this is the line every app is measured against. It runs the apps' query
+(the same text; tests/bench checks it) from as many clients as wrk keeps connections
 open, from one process or from one process per core. By default each client has
 a connection of its own; with --pool-size the clients of a process share a pool
-as large as an app's, which is the fairer ceiling for the apps.
+as large as an app's, handing connections back as the apps' pools do.
 
 Run it on its own: python -m bench.ceiling URL --concurrency 200 --processes 2 --duration 5
 """
@@ -21,7 +21,13 @@ import time
 
 import asyncpg
 
-from aiohttp_api.db import SELECT_BRANDS
+from products_db.pool import keep_session
+
+# What every app runs for GET /brands: Postgres builds the JSON array.
+SELECT_BRANDS_JSON = """
+    SELECT coalesce(json_agg(b ORDER BY b.brand_id), '[]')::text
+    FROM (SELECT brand_id, brand_name FROM brand) AS b
+"""
 
 # Time allowed for every process to open its connections before the clock starts,
 # so all of them measure the same interval.
@@ -32,7 +38,7 @@ async def _hammer(
     url: str, concurrency: int, pool_size: int, start_at: float, duration_s: float
 ) -> tuple[int, list[float]]:
     size = min(pool_size, concurrency) if pool_size else concurrency
-    async with asyncpg.create_pool(url, min_size=size, max_size=size) as pool:
+    async with asyncpg.create_pool(url, min_size=size, max_size=size, reset=keep_session) as pool:
         await asyncio.sleep(max(0.0, start_at - time.time()))
         end_at = start_at + duration_s
         latencies: list[float] = []
@@ -43,7 +49,7 @@ async def _hammer(
                 began = time.time()
                 if began >= end_at:
                     return
-                await pool.fetch(SELECT_BRANDS)
+                await pool.fetchval(SELECT_BRANDS_JSON)
                 finished = time.time()
                 if finished <= end_at:
                     latencies.append(finished - began)

@@ -33,10 +33,18 @@ INSERT_PRODUCT = """
 
 # psycopg2 sends a query's whole text every time, and Postgres parses and plans
 # it again (asyncpg prepares each query once per connection by itself). So each
-# connection prepares these once, and requests run them by name: EXECUTE name(...).
-PREPARED = {"brands_json": SELECT_BRANDS_JSON, "product": SELECT_PRODUCT, "insert_product": INSERT_PRODUCT}
+# connection prepares a statement the first time it runs it, and then runs it by name.
+STATEMENTS = {"brands_json": SELECT_BRANDS_JSON, "product": SELECT_PRODUCT, "insert_product": INSERT_PRODUCT}
 
-Connection = psycopg2.extensions.connection
+
+class Connection(psycopg2.extensions.connection):
+    """A psycopg2 connection that remembers which STATEMENTS it has prepared."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.prepared: set[str] = set()
+
+
 EXTENSION = "flask_api.database"  # key in app.extensions
 
 
@@ -68,6 +76,7 @@ class Database:
             connection = psycopg2.connect(
                 **url_parts(self.settings.database_url),
                 connect_timeout=10,
+                connection_factory=Connection,
                 # Shows up in pg_stat_activity: which worker holds which connection.
                 application_name=f"flask_api pid {os.getpid()}",
             )
@@ -82,8 +91,6 @@ class Database:
         # query, where psycopg2's default adds a BEGIN and a COMMIT around it.
         # Every handler runs a single statement, so nothing needs a longer transaction.
         connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute(";".join(f"PREPARE {name} AS {sql}" for name, sql in PREPARED.items()))
         return connection
 
     @contextmanager
@@ -116,24 +123,31 @@ class Database:
             self._idle.get_nowait().close()
 
 
-def _fetch(connection: Connection, sql: str, *args: object) -> list[dict[str, Any]]:
-    with connection.cursor() as cursor:
-        # A blocking call: this worker does nothing else until Postgres answers.
-        # That is why the book needs 8 processes where aiohttp needs one.
-        cursor.execute(sql, args or None)
+def _run(connection: Connection, statement: str, *args: object) -> psycopg2.extensions.cursor:
+    cursor = connection.cursor()
+    if statement not in connection.prepared:
+        cursor.execute(f"PREPARE {statement} AS {STATEMENTS[statement]}")
+        connection.prepared.add(statement)
+    # A blocking call: this worker does nothing else until Postgres answers.
+    # That is why the book needs 8 processes where aiohttp needs one.
+    cursor.execute(f"EXECUTE {statement}({', '.join(['%s'] * len(args))})" if args else f"EXECUTE {statement}", args)
+    return cursor
+
+
+def _fetch(connection: Connection, statement: str, *args: object) -> list[dict[str, Any]]:
+    with _run(connection, statement, *args) as cursor:
         names = [column.name for column in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def brands_json(database: Database) -> str:
-    with database.connection() as connection, connection.cursor() as cursor:
-        cursor.execute("EXECUTE brands_json")
+    with database.connection() as connection, _run(connection, "brands_json") as cursor:
         return cursor.fetchone()[0]
 
 
 def product(database: Database, product_id: int) -> dict[str, Any]:
     with database.connection() as connection:
-        rows = _fetch(connection, "EXECUTE product(%s)", product_id)
+        rows = _fetch(connection, "product", product_id)
     if not rows:
         raise ProductNotFound(product_id)
     return rows[0]
@@ -143,7 +157,7 @@ def create_product(database: Database, new: NewProduct) -> dict[str, Any]:
     # As in aiohttp_api: the foreign key decides whether the brand exists, atomically.
     try:
         with database.connection() as connection:
-            [row] = _fetch(connection, "EXECUTE insert_product(%s, %s)", new.product_name, new.brand_id)
+            [row] = _fetch(connection, "insert_product", new.product_name, new.brand_id)
     except psycopg2.errors.ForeignKeyViolation:
         raise UnknownBrand(new.brand_id) from None
     return row
