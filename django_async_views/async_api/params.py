@@ -13,6 +13,7 @@ from products_db.rules import InvalidInput
 _INTEGER = re.compile(r"[0-9]{1,9}")
 _NUMBER = re.compile(r"[0-9]{1,9}(\.[0-9]{1,6})?")
 MAX_URL_LENGTH = 2048
+FORMATS = ("html", "json")
 TRUE_WORDS = ("True", "true", "1")
 FALSE_WORDS = ("False", "false", "0")
 
@@ -88,6 +89,16 @@ def parse_bool(query: Mapping[str, str], name: str) -> bool:
     if raw in FALSE_WORDS:
         return False
     raise InvalidInput(f"{name} must be {allowed}, got {raw!r}")
+
+
+def parse_format(query: Mapping[str, str], accept_prefers_html: bool) -> str:
+    """format=html or format=json when given; without it, what the Accept header prefers."""
+    raw = query.get("format")
+    if raw is None:
+        return "html" if accept_prefers_html else "json"
+    if raw not in FORMATS:
+        raise InvalidInput(f"format must be html or json, got {raw!r}")
+    return raw
 
 
 def parse_target_url(query: Mapping[str, str], allowed_hosts: tuple[str, ...]) -> str:

@@ -12,11 +12,36 @@ import aiohttp
 from .loops import LoopInfo, running_loop_info
 
 
+def since(origin: float) -> float:
+    """Milliseconds from origin on a monotonic clock. (The book's timedelta.microseconds is only
+    the sub-second part, so a 1.2 s request showed as 200 000 "microseconds".)"""
+    return (time.perf_counter() - origin) * 1000
+
+
 @dataclass(frozen=True)
 class Success:
     status: int
-    time_ms: float
+    sent_ms: float  # since the batch started
+    answered_ms: float
     body_length: int
+
+    @property
+    def time_ms(self) -> float:
+        return self.answered_ms - self.sent_ms
+
+
+class Failure(Exception):
+    """A request that raised: why, and when it was sent and gave up, so the timeline can draw it too."""
+
+    def __init__(self, reason: str, sent_ms: float, answered_ms: float) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.sent_ms = sent_ms
+        self.answered_ms = answered_ms
+
+    @property
+    def time_ms(self) -> float:
+        return self.answered_ms - self.sent_ms
 
 
 @dataclass(frozen=True)
@@ -24,26 +49,32 @@ class Batch:
     url: str
     request_num: int
     successes: list[Success]
-    failures: list[str]
+    failures: list[Failure]
     wall_ms: float
     loop: LoopInfo
     summary: dict[str, float] = field(default_factory=dict)
 
-
-async def get_url_details(session: aiohttp.ClientSession, url: str) -> Success:
-    # A monotonic clock in milliseconds: the book's timedelta.microseconds is only
-    # the sub-second part, so a 1.2 s request showed as 200 000 "microseconds".
-    start = time.perf_counter()
-    async with session.get(url) as response:
-        # Count the body as it streams in rather than holding it: a hundred copies
-        # of a large page would otherwise sit in memory at once.
-        body_length = 0
-        async for chunk in response.content.iter_chunked(64 * 1024):
-            body_length += len(chunk)
-    return Success(response.status, (time.perf_counter() - start) * 1000, body_length)
+    @property
+    def serial_ms(self) -> float:
+        """What the batch would take with each request sent only after the one before it had finished."""
+        return sum(result.time_ms for result in [*self.successes, *self.failures])
 
 
-def describe_failure(error: BaseException, timeout: float) -> str:
+async def get_url_details(session: aiohttp.ClientSession, url: str, origin: float) -> Success:
+    sent_ms = since(origin)
+    try:
+        async with session.get(url) as response:
+            # Count the body as it streams in rather than holding it: a hundred copies
+            # of a large page would otherwise sit in memory at once.
+            body_length = 0
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                body_length += len(chunk)
+    except Exception as error:
+        raise Failure(describe_failure(error, session.timeout.total), sent_ms, since(origin)) from error
+    return Success(response.status, sent_ms, since(origin), body_length)
+
+
+def describe_failure(error: BaseException, timeout: float | None) -> str:
     """One readable line per exception; some (a timeout) have an empty message."""
     if isinstance(error, asyncio.TimeoutError):
         return f"TimeoutError: no complete answer within {timeout:g} s"
@@ -56,15 +87,15 @@ async def make_requests(url: str, request_num: int, request_timeout: float) -> B
     # batch size, so all requests are in flight at once rather than queued.
     connector = aiohttp.TCPConnector(limit=request_num)
     client_timeout = aiohttp.ClientTimeout(total=request_timeout)
-    start = time.perf_counter()
+    origin = time.perf_counter()
     async with aiohttp.ClientSession(connector=connector, timeout=client_timeout) as session:
-        requests = [get_url_details(session, url) for _ in range(request_num)]
+        requests = [get_url_details(session, url, origin) for _ in range(request_num)]
         # return_exceptions=True: one failed request becomes a row in the page
         # instead of cancelling the whole batch.
         results = await asyncio.gather(*requests, return_exceptions=True)
-    wall_ms = (time.perf_counter() - start) * 1000
+    wall_ms = since(origin)
     successes = [result for result in results if isinstance(result, Success)]
-    failures = [describe_failure(result, request_timeout) for result in results if isinstance(result, BaseException)]
+    failures = [result for result in results if isinstance(result, Failure)]
     return Batch(
         url=url,
         request_num=request_num,

@@ -8,26 +8,44 @@ from dataclasses import asdict
 from typing import Any
 
 from asgiref.sync import async_to_sync, iscoroutinefunction
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
 
 from products_db.rules import InvalidInput
 
 from .blocking import run_sleeps
+from .lanes import batch_timeline, threads_timeline
 from .loops import running_loop_info
-from .params import Limits, parse_batch, parse_sleeps
-from .requests_batch import make_requests
+from .params import Limits, parse_batch, parse_format, parse_sleeps
+from .requests_batch import Batch, make_requests
 
 # Any URL works; this one is the aiohttp API that `make demo` starts on port 8080.
 EXAMPLE_URL = "http://127.0.0.1:8080/brands"
 
 
-def bad_input_is_400(*, as_json: bool) -> Callable:
+def answer_format(request: HttpRequest) -> str:
+    """format=html|json, else the Accept header: a browser asks for text/html first; curl and
+    scripts send */*, which gets JSON (the first type offered here)."""
+    preferred = request.get_preferred_type(["application/json", "text/html"])
+    return parse_format(request.GET, accept_prefers_html=preferred == "text/html")
+
+
+def errors_as_json(request: HttpRequest) -> bool:
+    """A 400 in the format the good answer would have had."""
+    try:
+        return answer_format(request) == "json"
+    except InvalidInput:
+        return True  # format= itself is wrong: answer in the default format
+
+
+def bad_input_is_400(*, as_json: bool | Callable[[HttpRequest], bool]) -> Callable:
     """The one place a bad parameter becomes an HTTP answer: a 400 saying which parameter and what is allowed."""
 
     def answer(request: HttpRequest, error: InvalidInput) -> HttpResponse:
-        if as_json:
+        if as_json is True or (callable(as_json) and as_json(request)):
             return JsonResponse({"error": error.message}, status=error.status)
         return render(request, "async_api/bad_request.html", {"error": error.message}, status=error.status)
 
@@ -70,7 +88,7 @@ async def requests_view(request: HttpRequest) -> HttpResponse:
     limits = Limits.from_settings()
     params = parse_batch(request.GET, limits)
     batch = await make_requests(params.url, params.request_num, limits.request_timeout)
-    return render(request, "async_api/requests.html", {"batch": batch, "view": "async view"})
+    return batch_page(request, batch, "async view")
 
 
 @require_GET
@@ -81,20 +99,39 @@ def requests_view_sync(request: HttpRequest) -> HttpResponse:
     limits = Limits.from_settings()
     params = parse_batch(request.GET, limits)
     batch = async_to_sync(make_requests)(params.url, params.request_num, limits.request_timeout)
-    return render(request, "async_api/requests.html", {"batch": batch, "view": "sync view + async_to_sync"})
+    return batch_page(request, batch, "sync view + async_to_sync")
+
+
+def batch_page(request: HttpRequest, batch: Batch, view: str) -> HttpResponse:
+    """Listing 9.12's page, with a timeline of the requests drawn above the tables."""
+    context = {"batch": batch, "view": view, "timeline": batch_timeline(batch)}
+    return render(request, "async_api/requests.html", context)
 
 
 @require_GET
-@bad_input_is_400(as_json=True)
+@vary_on_headers("Accept")
+@bad_input_is_400(as_json=errors_as_json)
 async def sync_to_async_view(request: HttpRequest) -> HttpResponse:
-    """Listing 9.14: blocking calls from an async view, thread-sensitive (one thread, serial) or not (parallel)."""
+    """Listing 9.14: blocking calls from an async view, thread-sensitive (one thread, serial) or not (parallel).
+    JSON, or a page with one lane per thread for format=html or a browser."""
     params = parse_sleeps(request.GET, Limits.from_settings())
+    as_html = answer_format(request) == "html"  # checked before sleeping: a bad format is a 400 at once
     result = await run_sleeps(params.sleep_time, params.num_calls, params.thread_sensitive)
+    if as_html:
+        timeline = threads_timeline(result["calls"], result["elapsed_ms"])
+        return render(request, "async_api/sync_to_async.html", {"result": result, "timeline": timeline})
     return JsonResponse(result)
 
 
 @require_GET
+@vary_on_headers("Accept")
+@bad_input_is_400(as_json=errors_as_json)
 async def loop_view(request: HttpRequest) -> HttpResponse:
     """The event loop running this async view: the same one on every request under ASGI, a new one under WSGI
-    (the book asks the reader to print id(asyncio.get_running_loop()) to see this)."""
-    return JsonResponse(asdict(running_loop_info()))
+    (the book asks the reader to print id(asyncio.get_running_loop()) to see this). JSON, or a page in words."""
+    as_html = answer_format(request) == "html"
+    # Django's ASGI handler builds ASGIRequests, its WSGI handler WSGIRequests: the request knows the server.
+    probe = {**asdict(running_loop_info()), "server": "ASGI" if isinstance(request, ASGIRequest) else "WSGI"}
+    if as_html:
+        return render(request, "async_api/loop.html", {"probe": probe})
+    return JsonResponse(probe)

@@ -34,12 +34,17 @@ def test_batch_lists_every_request_with_plausible_times(views_server, target: Ta
 
     rows = page.tables["successes"][1:]  # the first row is the header
     assert len(rows) == request_num
-    for status, time_ms, body_length in rows:
+    wall_ms = number(page.by_id["wall-ms"])
+    for status, time_ms, body_length, sent_ms, answered_ms in rows:
         assert status == "201"
         assert int(body_length) == size
         # Each request took at least the target's delay, and far less than the timeout.
         assert delay * 1000 <= number(time_ms) < 1000
-    assert page.tables["failures"][1:] == []
+        # Sent and answered within the batch, on the clock the timeline draws.
+        assert 0 <= number(sent_ms) < number(answered_ms) <= wall_ms + 0.06
+        assert number(answered_ms) - number(sent_ms) == pytest.approx(number(time_ms), abs=0.16)
+    assert "failures" not in page.tables  # no empty table, but words
+    assert page.by_id["no-failures"] == "no failures"
     assert page.by_id["request-count"] == str(request_num)
     assert page.by_id["failure-count"] == "0"
     assert page.by_id["success-count"] == str(request_num)
@@ -61,6 +66,10 @@ def test_batch_is_concurrent(views_server, target: Target, path: str) -> None:
     assert page.by_id["success-count"] == str(request_num)
     assert number(page.by_id["wall-ms"]) < request_num * delay * 1000 / 3
     assert elapsed < request_num * delay / 3
+    # The serial bar: the same requests one after another would take the sum of their times.
+    times = [number(row[1]) for row in page.tables["successes"][1:]]
+    assert number(page.by_id["serial-ms"]) == pytest.approx(sum(times), abs=0.05 * request_num + 0.05)
+    assert number(page.by_id["serial-ms"]) >= request_num * delay * 1000
 
 
 @pytest.mark.parametrize("path", BATCH_VIEWS)
@@ -81,7 +90,8 @@ def test_connection_refused_is_a_failure_row(views_server, path: str) -> None:
     failures = [row[0] for row in page.tables["failures"][1:]]
     assert len(failures) == 3
     assert all("Cannot connect to host 127.0.0.1" in failure for failure in failures), failures
-    assert page.tables["successes"][1:] == []
+    assert "successes" not in page.tables
+    assert page.by_id["no-successes"] == "no successful results"
     assert "min-ms" not in page.by_id  # no times to summarise
 
 

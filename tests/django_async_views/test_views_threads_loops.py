@@ -10,6 +10,7 @@ import pytest
 
 from products_db import servers
 
+from .support import Tables
 from .target import Target
 
 SLEEP, CALLS = 0.2, 5  # 1 s when serial, well under gunicorn's 30 s worker timeout
@@ -97,6 +98,8 @@ BAD_SLEEP_PARAMS = [
     ({"sleep_time": "0.1", "num_calls": "1", "thread_sensitive": ""}, "thread_sensitive"),
     # 26 s of serial sleeping would outlive gunicorn's 30 s sync worker timeout budget.
     ({"sleep_time": "1", "num_calls": "26", "thread_sensitive": "False"}, "sleep_time x num_calls"),
+    ({"sleep_time": "0.1", "num_calls": "1", "thread_sensitive": "True", "format": "xml"}, "format"),
+    ({"sleep_time": "0.1", "num_calls": "1", "thread_sensitive": "True", "format": ""}, "format"),
 ]
 
 
@@ -108,9 +111,45 @@ def test_bad_sleep_parameter_is_400_naming_it(views_server, params: dict, wrong:
     assert error.startswith(wrong) or f"parameter {wrong}" in error, error
 
 
+def test_sleeps_page_for_format_html_or_a_browser(views_server) -> None:
+    """One URL, two answers: JSON for scripts, a page with one lane per thread for format=html or Accept: text/html."""
+    url = f"{views_server.url}/requests/sync_to_async"
+    params = {"sleep_time": SLEEP, "num_calls": CALLS, "thread_sensitive": "True"}
+    browser_accept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    answers = {
+        "format=html": httpx.get(url, params={**params, "format": "html"}, timeout=60),
+        "Accept": httpx.get(url, params=params, headers={"Accept": browser_accept}, timeout=60),
+        "format=json": httpx.get(
+            url, params={**params, "format": "json"}, headers={"Accept": browser_accept}, timeout=60
+        ),
+        "default": httpx.get(url, params=params, timeout=60),
+    }
+    for how in ("format=html", "Accept"):
+        response = answers[how]
+        assert response.status_code == 200, how
+        assert response.headers["content-type"].startswith("text/html"), how
+        page = Tables(response.text)
+        assert len(page.tables["calls"]) == CALLS + 1, how  # a header and a row per call
+        assert page.by_id["distinct-threads"] == "1", how
+        assert response.text.count('data-kind="call"') == CALLS, how
+    for how in ("format=json", "default"):
+        assert answers[how].json()["num_calls"] == CALLS, how
+    # Caches must keep the two answers apart.
+    assert all("Accept" in response.headers["vary"] for response in answers.values())
+
+
+def test_bad_parameter_on_the_sleeps_page_is_a_400_page(views_server) -> None:
+    params = {"sleep_time": "soon", "num_calls": "1", "thread_sensitive": "True", "format": "html"}
+    response = httpx.get(f"{views_server.url}/requests/sync_to_async", params=params, timeout=10)
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("text/html")
+    assert Tables(response.text).by_id["error"].startswith("sleep_time")
+
+
 def test_loop_is_one_per_process_under_asgi_and_new_per_request_under_wsgi(views_server) -> None:
     seen = [loop(views_server) for _ in range(4)]
     assert len({probe["pid"] for probe in seen}) == 1  # one worker: differences are not other processes
+    assert {probe["server"] for probe in seen} == {views_server.command.name.removeprefix("django-").upper()}
     if views_server.command.name == "django-asgi":
         assert len({probe["loop_serial"] for probe in seen}) == 1
         assert len({probe["loop_id"] for probe in seen}) == 1
@@ -121,6 +160,18 @@ def test_loop_is_one_per_process_under_asgi_and_new_per_request_under_wsgi(views
         serials = [probe["loop_serial"] for probe in seen]
         assert serials == sorted(set(serials))
         assert seen[0]["thread"] != "MainThread"  # async_to_sync runs the loop in a helper thread
+
+
+def test_loop_page_answers_html_to_a_browser_and_a_bad_format_is_400(views_server) -> None:
+    url = f"{views_server.url}/requests/loop"
+    page = httpx.get(url, headers={"Accept": "text/html"}, timeout=10)
+    assert page.status_code == 200
+    server = views_server.command.name.removeprefix("django-").upper()
+    assert Tables(page.text).by_id["server"] == server
+    assert f"This server speaks {server}" in " ".join(Tables(page.text).by_id["meaning"].split())
+    bad = httpx.get(url, params={"format": "svg"}, headers={"Accept": "text/html"}, timeout=10)
+    assert bad.status_code == 400
+    assert bad.json() == {"error": "format must be html or json, got 'svg'"}
 
 
 def test_async_to_sync_runs_on_the_server_loop_under_asgi_only(views_server, target: Target) -> None:
