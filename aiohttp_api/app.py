@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import sys
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from products_db.config import Settings
+from products_db.logs import configure_logging, startup_failed
 from products_db.pool import DatabaseUnavailable, create_pool
 from products_db.rules import MAX_BODY_BYTES
 
@@ -15,21 +16,21 @@ from .errors import json_errors
 from .keys import POOL, SETTINGS
 from .routes import setup_routes
 
+log = logging.getLogger(__name__)
+
 
 async def database_pool(app: web.Application) -> AsyncIterator[None]:
     """Open the pool before the first request and close it after the last (one place for both)."""
     try:
         app[POOL] = await create_pool(app[SETTINGS])
     except DatabaseUnavailable as error:
-        print(f"error: {error}", file=sys.stderr, flush=True)
-        # Exit code 3 is gunicorn's "worker failed to boot": its arbiter stops
-        # instead of respawning workers that can never start.
-        raise SystemExit(3) from None
+        startup_failed(log, error)  # one line, then exit code 3: gunicorn stops instead of respawning workers
     yield
     await app[POOL].close()
 
 
 def init_app(settings: Settings | None = None) -> web.Application:
+    configure_logging()  # errors to stderr in the format every app shares (products_db/logs.py)
     app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings or Settings.from_env()
     app.cleanup_ctx.append(database_pool)

@@ -8,6 +8,7 @@ import asyncpg
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from products_db.logs import database_unavailable
 from products_db.rules import InvalidInput, PayloadTooLarge, ProductNotFound
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,12 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         # 404 for an unknown path, 405 with its Allow header, and so on.
         keep = {k: v for k, v in error.headers.items() if k.lower() == "allow"}
         return json_error(error.status, error.reason.lower(), keep)
-    except (TimeoutError, OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
-        log.exception("database unavailable")
+    except (TimeoutError, OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as error:
+        database_unavailable(log, error)
         return json_error(503, "the database is unavailable, try again later")
+    except Exception:
+        # A bug, or a database that no longer matches the code: the one case
+        # worth a traceback. Caught here, it is logged once in the shared format
+        # and answered as JSON (aiohttp's own answer would be a text/plain 500).
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return json_error(500, "internal server error")

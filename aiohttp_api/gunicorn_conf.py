@@ -1,12 +1,13 @@
 """gunicorn settings for the multi-process aiohttp server: one event loop per worker, one worker per core."""
 
 import asyncio
+import logging
 import os
-import sys
 
 import asyncpg
 
 from products_db.config import database_url, unreachable_message
+from products_db.logs import startup_failed
 from products_db.pool import CONNECT_ERRORS
 
 # aiohttp's worker runs one event loop per process: the loop gives concurrency
@@ -33,5 +34,4 @@ def on_starting(server) -> None:
     try:
         asyncio.run(_check_database(url))
     except CONNECT_ERRORS as error:
-        print(f"error: {unreachable_message(url, error)}", file=sys.stderr, flush=True)
-        sys.exit(1)
+        startup_failed(logging.getLogger(__name__), unreachable_message(url, error))

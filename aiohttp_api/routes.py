@@ -12,5 +12,7 @@ def setup_routes(app: web.Application) -> None:
             web.get("/brands", views.brands),
             web.get("/products/{id}", views.get_product),
             web.post("/product", views.create_product),
+            web.get("/healthz", views.healthz),
+            web.get("/readyz", views.readyz),
         ]
     )

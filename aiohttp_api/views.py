@@ -6,6 +6,7 @@ from datetime import datetime
 
 from aiohttp import web
 
+from products_db import health
 from products_db.rules import check_content_type, decode_json_body, parse_new_product, parse_product_id
 
 from . import db
@@ -37,3 +38,14 @@ async def create_product(request: web.Request) -> web.Response:
     body = decode_json_body(await request.read())
     product = await db.create_product(request.app[POOL], parse_new_product(body))
     return web.json_response(product, status=201, headers={"Location": f"/products/{product['product_id']}"})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Alive: answered by the event loop alone, no database."""
+    return web.json_response(health.ALIVE)
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready: one round trip to the database within health.READY_TIMEOUT, else 503 (errors.py)."""
+    await health.ping(request.app[POOL])
+    return web.json_response(health.READY)

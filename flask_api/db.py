@@ -14,7 +14,8 @@ import psycopg2
 import psycopg2.errors
 import psycopg2.extensions
 
-from products_db.config import Settings, unreachable_message, url_parts
+from products_db.config import Settings, connect_params, unreachable_message
+from products_db.health import PING
 from products_db.rules import NewProduct, ProductNotFound, UnknownBrand
 
 log = logging.getLogger(__name__)
@@ -74,11 +75,14 @@ class Database:
     def _connect(self) -> Connection:
         try:
             connection = psycopg2.connect(
-                **url_parts(self.settings.database_url),
-                connect_timeout=10,
                 connection_factory=Connection,
-                # Shows up in pg_stat_activity: which worker holds which connection.
-                application_name=f"flask_api pid {os.getpid()}",
+                # Our defaults first, so whatever DATABASE_URL sets wins. The
+                # application_name shows in pg_stat_activity which worker holds which connection.
+                **{
+                    "connect_timeout": 10,
+                    "application_name": f"flask_api pid {os.getpid()}",
+                    **connect_params(self.settings.database_url),
+                },
             )
         except psycopg2.Error as error:
             message = unreachable_message(self.settings.database_url, error)
@@ -161,3 +165,11 @@ def create_product(database: Database, new: NewProduct) -> dict[str, Any]:
     except psycopg2.errors.ForeignKeyViolation:
         raise UnknownBrand(new.brand_id) from None
     return row
+
+
+def ping(database: Database) -> None:
+    """/readyz: one round trip through this worker's pool (a dead connection is replaced, as for any request)."""
+    with database.connection() as connection, connection.cursor() as cursor:
+        # psycopg2 blocks with no time limit of its own: a database that went
+        # away fails at once, one that hangs holds this worker (connect_timeout bounds a new connection).
+        cursor.execute(PING)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 import psycopg2
-from flask import Flask, Response
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
+from products_db.logs import database_unavailable as log_database_unavailable
 from products_db.rules import InvalidInput, PayloadTooLarge, ProductNotFound
 
 from .db import DatabaseUnavailable
@@ -36,12 +37,12 @@ def http_error(error: HTTPException) -> Response:
 
 def database_unavailable(error: Exception) -> Response:
     if not isinstance(error, DatabaseUnavailable):  # the pool opened, then the server went away
-        log.error("database unavailable: %s", str(error).strip().splitlines()[0] if str(error) else error)
+        log_database_unavailable(log, error)  # (the pool logs its own failures to connect, once)
     return json_error(503, "the database is unavailable, try again later")
 
 
 def unexpected_error(error: Exception) -> Response:
-    log.exception("unhandled error")
+    log.exception("unhandled error on %s %s", request.method, request.path)
     return json_error(500, "internal server error")
 
 

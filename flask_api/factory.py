@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from products_db.config import Settings
+from products_db.config import Settings, connect_params
+from products_db.logs import configure_logging
 from products_db.rules import MAX_BODY_BYTES
 
 from .db import EXTENSION, Database
@@ -13,6 +14,13 @@ from .routes import setup_routes
 
 
 def create_app(settings: Settings | None = None) -> Flask:
+    # Before Flask's logger is first used: Flask adds a handler (and a format) of
+    # its own only when no handler above it takes the records.
+    configure_logging()
+    settings = settings or Settings.from_env()
+    # A DATABASE_URL libpq cannot read stops the app now (ConfigError), instead of
+    # a 503 on every request; nothing connects yet.
+    connect_params(settings.database_url)
     app = Flask("flask_api")
     # Werkzeug answers 413 instead of reading a body past this size.
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -20,8 +28,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.url_map.merge_slashes = False
     # Flask's own home for an extension's state. The pool inside opens on the
     # first request, i.e. in the gunicorn worker, after the fork.
-    app.extensions[EXTENSION] = Database(settings or Settings.from_env())
-    app.logger  # noqa: B018 - installs Flask's stderr handler, used by flask_api.* loggers
+    app.extensions[EXTENSION] = Database(settings)
     setup_routes(app)
     setup_errors(app)
     return app

@@ -10,6 +10,8 @@ ROUTES = [
     ("/brands", views.brands, ["GET"]),
     ("/products/<product_id>", views.get_product, ["GET"]),
     ("/product", views.create_product, ["POST"]),
+    ("/healthz", views.healthz, ["GET"]),
+    ("/readyz", views.readyz, ["GET"]),
 ]
 
 

@@ -6,6 +6,7 @@ import json
 
 from flask import Response, current_app, request
 
+from products_db import health
 from products_db.rules import check_content_type, decode_json_body, parse_new_product, parse_product_id
 
 from . import db
@@ -39,3 +40,14 @@ def create_product() -> Response:
     body = decode_json_body(request.get_data(cache=False))
     product = db.create_product(database(), parse_new_product(body))
     return json_response(product, status=201, headers={"Location": f"/products/{product['product_id']}"})
+
+
+def healthz() -> Response:
+    """Alive: this worker answers; no database."""
+    return json_response(health.ALIVE)
+
+
+def readyz() -> Response:
+    """Ready: one round trip through this worker's pool, else 503 (errors.py)."""
+    db.ping(database())
+    return json_response(health.READY)

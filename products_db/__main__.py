@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-from . import embedded
+from . import binaries, embedded
 from .config import database_url, redact, unreachable_message
 from .schema import prepare
 
@@ -21,7 +21,8 @@ def up(reseed: bool = False) -> str:
         was_running = embedded.is_running()
         url = embedded.start()
         state = "already running" if was_running else f"started in {time.perf_counter() - started:.2f} s"
-        print(f"embedded postgres {state} (data in {embedded.DATA_DIR})", file=sys.stderr)
+        programs = f"PostgreSQL {binaries.major_version()} from {binaries.bin_dir()}"
+        print(f"embedded postgres {state} ({programs}, data in {embedded.DATA_DIR})", file=sys.stderr)
     result = asyncio.run(prepare(url, reseed=reseed))
     if result["seeded"]:
         print(f"seeded the products data in {result['seconds']:.2f} s", file=sys.stderr)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
+
+import psycopg2
+import psycopg2.extensions
 
 # The embedded server's fixed port: not 5432, so it never collides with a
 # Postgres the user already runs.
@@ -38,18 +41,27 @@ def database_url() -> str:
     return os.environ.get("DATABASE_URL") or EMBEDDED_URL
 
 
-def url_parts(url: str) -> dict[str, str | int | None]:
-    """Split a postgresql:// URL into the keyword arguments drivers and Django want."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql"):
-        raise ValueError(f"DATABASE_URL must start with postgresql://, got {redact(url)!r}")
-    return {
-        "host": parts.hostname or "127.0.0.1",
-        "port": parts.port or 5432,
-        "user": unquote(parts.username) if parts.username else "postgres",
-        "password": unquote(parts.password) if parts.password else None,
-        "dbname": parts.path.lstrip("/") or "postgres",
-    }
+class ConfigError(ValueError):
+    """A setting cannot be used as given; str() is one line saying which and why."""
+
+
+def connect_params(url: str) -> dict[str, str]:
+    """Every libpq connection parameter a postgresql:// URL holds, its query string included.
+
+    For psycopg2 and Django, which take keywords: `?sslmode=require`, `?application_name=...`,
+    `?options=-c statement_timeout=5000` or a unix socket folder `?host=/run/postgresql` come
+    through as they are (asyncpg reads the URL itself). libpq's own parser does the work, so
+    a URL means here what it means to psql; a parameter it does not know is an error.
+    """
+    if urlsplit(url).scheme not in ("postgres", "postgresql"):
+        raise ConfigError(f"DATABASE_URL must start with postgresql://, got {redact(url)!r}")
+    try:
+        return psycopg2.extensions.parse_dsn(url)
+    except psycopg2.ProgrammingError as error:
+        reason = str(error).strip().removeprefix("invalid dsn: ")
+        password = urlsplit(url).password
+        reason = reason.replace(password, "***") if password else reason  # libpq may quote the bad part
+        raise ConfigError(f"DATABASE_URL {redact(url)} is not a connection URL libpq accepts: {reason}") from None
 
 
 def redact(url: str) -> str:

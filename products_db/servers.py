@@ -168,7 +168,11 @@ def environment(database_url: str | None, extra: Mapping[str, str]) -> dict[str,
 
 
 def run_to_exit(
-    command: ServerCommand | str, database_url: str, extra_args: str = "", timeout: float = 60.0
+    command: ServerCommand | str,
+    database_url: str,
+    extra_args: str = "",
+    timeout: float = 60.0,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[int, str]:
     """Run a command that is expected to stop by itself (a start-up error); its exit code and output."""
     if isinstance(command, str):
@@ -176,7 +180,7 @@ def run_to_exit(
     process = subprocess.run(
         command.argv(free_port(), extra_args),
         cwd=REPO_ROOT / command.cwd,
-        env=environment(database_url, command.env),
+        env=environment(database_url, {**command.env, **(env or {})}),
         capture_output=True,
         text=True,
         timeout=timeout,

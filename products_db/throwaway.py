@@ -19,15 +19,18 @@ from .schema import prepare
 
 
 @contextmanager
-def throwaway_server() -> Iterator[str]:
+def throwaway_server(unix_socket: bool = False) -> Iterator[str]:
     """Start a supervised server on a free port, yield its URL, and remove it afterwards.
 
     The supervisor reads our end of a pipe: when this process exits in any way,
     SIGKILL included, the pipe closes, the supervisor sees end-of-file and takes
     the server and its data down with it. Nothing outlives the test run.
+
+    With unix_socket=True the server also listens on a unix socket in its data
+    folder, and the URL is that socket's: postgresql://postgres@/products?host=/folder&port=N.
     """
     supervisor = subprocess.Popen(
-        [sys.executable, "-m", "products_db.throwaway"],
+        [sys.executable, "-m", "products_db.throwaway", *(["--unix-socket"] if unix_socket else [])],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -60,7 +63,7 @@ def seeded_database() -> Iterator[str]:
         yield url
 
 
-def supervise() -> int:
+def supervise(unix_socket: bool = False) -> int:
     run_as = embedded.server_user()
     data_dir = Path(tempfile.mkdtemp(prefix="products-pg-"))
     postgres: subprocess.Popen | None = None
@@ -68,6 +71,10 @@ def supervise() -> int:
         embedded.initdb(data_dir, run_as)
         port = embedded.free_port()
         settings = {**embedded.SERVER_SETTINGS, **embedded.THROWAWAY_SETTINGS}
+        if unix_socket:
+            # TCP stays on for the tools; the socket goes where only the server's
+            # user (and root) can reach it, under a short path (the limit is 107 bytes).
+            settings["unix_socket_directories"] = str(data_dir)
         postgres = subprocess.Popen(
             [embedded.binary("postgres"), "-D", str(data_dir), *embedded.server_options(port, settings)],
             stdout=subprocess.DEVNULL,
@@ -76,7 +83,7 @@ def supervise() -> int:
         )
         embedded.wait_until_ready(port, process=postgres)
         embedded.ensure_database(port)
-        print(embedded.url(port), flush=True)
+        print(embedded.socket_url(data_dir, port) if unix_socket else embedded.url(port), flush=True)
 
         done = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: done.set())
@@ -98,4 +105,4 @@ def supervise() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(supervise())
+    sys.exit(supervise(unix_socket="--unix-socket" in sys.argv[1:]))

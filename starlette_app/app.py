@@ -11,11 +11,12 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from products_db.config import Settings
+from products_db.logs import configure_logging
 from products_db.pool import create_pool
 
 from .counter import CounterSettings, open_counter
 from .counter_broadcast import Clients
-from .errors import exception_handlers
+from .errors import UnexpectedErrors, exception_handlers
 from .limits import BodySizeLimit
 from .routes import routes
 from .startup import OneLineStartupError
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, counter_settings: CounterSettin
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        configure_logging()  # errors to stderr in the format every app shares (products_db/logs.py)
         # Starlette 1.x replaced on_startup/on_shutdown with one context manager:
         # the pool is opened before the first request and closed after the last.
         # A database that is down raises DatabaseUnavailable here: the server
@@ -46,7 +48,7 @@ def create_app(settings: Settings | None = None, counter_settings: CounterSettin
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(OneLineStartupError), Middleware(BodySizeLimit)],
+        middleware=[Middleware(UnexpectedErrors), Middleware(OneLineStartupError), Middleware(BodySizeLimit)],
         exception_handlers=exception_handlers,
     )
     # Like aiohttp, '/brands/' is an unknown path (404), not a redirect to '/brands'.

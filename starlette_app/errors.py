@@ -9,8 +9,9 @@ import asyncpg
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ExceptionHandler
+from starlette.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, Send
 
+from products_db.logs import database_unavailable as log_database_unavailable
 from products_db.rules import InvalidInput, ProductNotFound
 
 log = logging.getLogger(__name__)
@@ -45,18 +46,44 @@ async def http_error(conn: HTTPConnection, error: Exception) -> Response:
 async def database_unavailable(conn: HTTPConnection, error: Exception) -> Response:
     if not isinstance(conn, Request):
         raise error  # a WebSocket handler deals with its own failures
-    log.error("database unavailable", exc_info=error)
+    log_database_unavailable(log, error)
     return json_error(503, "the database is unavailable, try again later")
 
 
-async def server_error(conn: HTTPConnection, error: Exception) -> Response:
-    # Starlette's ServerErrorMiddleware calls this for anything unhandled and
-    # still re-raises, so the server logs the traceback; the client gets JSON.
-    return json_error(500, "internal server error")
+class UnexpectedErrors:
+    """Log anything unhandled once, with its traceback in the shared format, and answer a JSON 500.
+
+    Starlette's outermost layer (ServerErrorMiddleware, where a handler of Exception
+    would run) re-raises every error after answering, so that the server logs it:
+    uvicorn would add its own traceback in its own format. This layer, just inside
+    it, keeps the error from going further.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched_send)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if started:
+                raise  # too late for a 500: the server can only cut the connection
+            await json_error(500, "internal server error")(scope, receive, send)
 
 
 # Starlette looks a raised exception up by class (most derived first) and calls
-# its handler; the handlers of Exception (or 500) run outermost, in ServerErrorMiddleware.
+# its handler; what none of them takes reaches UnexpectedErrors.
 exception_handlers: dict[type[Exception], ExceptionHandler] = {
     InvalidInput: domain_error,
     ProductNotFound: domain_error,
@@ -65,5 +92,4 @@ exception_handlers: dict[type[Exception], ExceptionHandler] = {
     OSError: database_unavailable,
     asyncpg.InterfaceError: database_unavailable,
     asyncpg.PostgresConnectionError: database_unavailable,
-    Exception: server_error,
 }

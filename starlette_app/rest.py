@@ -6,6 +6,7 @@ import asyncpg
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from products_db import health
 from products_db.rules import check_content_type, decode_json_body, parse_new_product, parse_product_id
 
 from . import db
@@ -34,3 +35,14 @@ async def create_product(request: Request) -> JSONResponse:
     body = decode_json_body(await request.body())
     product = await db.create_product(pool(request), parse_new_product(body))
     return JSONResponse(product, status_code=201, headers={"Location": f"/products/{product['product_id']}"})
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """Alive: answered by the event loop alone, no database."""
+    return JSONResponse(health.ALIVE)
+
+
+async def readyz(request: Request) -> JSONResponse:
+    """Ready: one round trip to the database within health.READY_TIMEOUT, else 503 (errors.py)."""
+    await health.ping(pool(request))
+    return JSONResponse(health.READY)

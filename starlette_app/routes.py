@@ -11,6 +11,9 @@ routes: list[BaseRoute] = [
     Route("/brands", rest.brands, methods=["GET"]),
     Route("/products/{id}", rest.get_product, methods=["GET"]),
     Route("/product", rest.create_product, methods=["POST"]),
+    # Health: alive (no database) and ready (the database answers), as on every app.
+    Route("/healthz", rest.healthz, methods=["GET"]),
+    Route("/readyz", rest.readyz, methods=["GET"]),
     # The WebSocket user counter (listing 9.9) and its page (listing 9.10).
     WebSocketRoute("/counter", counter.UserCounter),
     Route("/", counter.counter_page, methods=["GET"]),

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from products_db.pool import DatabaseUnavailable
 
+log = logging.getLogger(__name__)
+
 
 class OneLineStartupError:
-    """Turn a DatabaseUnavailable raised in the lifespan into one readable "startup failed" message.
+    """Turn a DatabaseUnavailable raised in the lifespan into one readable log line.
 
     Starlette reports a failing lifespan to the server as a `lifespan.startup.failed`
     message whose text is the whole traceback, and uvicorn logs it in every worker.
@@ -34,7 +38,10 @@ class OneLineStartupError:
         try:
             await self.app(scope, receive, hold_failure)
         except DatabaseUnavailable as error:
-            await send({"type": "lifespan.startup.failed", "message": str(error)})
+            # Logged here in the shared format; the message to the server stays
+            # empty, or uvicorn would log the line a second time in its own.
+            log.error("%s", error)
+            await send({"type": "lifespan.startup.failed", "message": ""})
             # The server exits with code 3 (uvicorn's and gunicorn's "worker failed
             # to boot"), so its supervisor stops instead of respawning workers.
             raise

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from typing import NoReturn
 
 import psycopg2
 import psycopg2.extras
@@ -22,11 +24,27 @@ def require_tool(executable: str, install_hint: str) -> str:
     """Path of a system tool; a missing one skips locally and fails in CI, where it must be there."""
     path = shutil.which(executable)
     if path is None:
-        message = f"{executable} is not installed: {install_hint}"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        tool_missing(f"{executable} is not installed: {install_hint}")
     return path
+
+
+def tool_missing(message: str) -> NoReturn:
+    """Skip locally (the message says how to install it); fail in CI, where .ci/run installs every tool."""
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+# A line in the format every app logs in (products_db/logs.py, LOG_FORMAT).
+LOG_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (?P<level>[A-Z]+) (?P<logger>[\w.]+) pid=(?P<pid>\d+): (?P<message>.*)$"
+)
+
+
+def log_lines(output: str, level: str = "ERROR") -> list[re.Match[str]]:
+    """The lines of a server's output in the shared log format, at one level."""
+    found = (LOG_LINE.match(line) for line in output.splitlines())
+    return [match for match in found if match and match["level"] == level]
 
 
 def query(database_url: str, sql: str, *args: object) -> list[dict]:

@@ -11,6 +11,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from products_db.logs import database_unavailable
 from products_db.rules import InvalidInput, PayloadTooLarge, ProductNotFound
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,8 @@ def json_api(*methods: str) -> Callable[[AsyncView], AsyncView]:
             except RequestDataTooBig:
                 # request.body over DATA_UPLOAD_MAX_MEMORY_SIZE (settings.py).
                 return json_error(413, PayloadTooLarge().message)
-            except (OperationalError, InterfaceError):
-                log.exception("database unavailable")
+            except (OperationalError, InterfaceError, TimeoutError) as error:
+                database_unavailable(log, error)
                 return json_error(503, "the database is unavailable, try again later")
 
         return wrapper

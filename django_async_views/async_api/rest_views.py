@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from django.db import IntegrityError
+import asyncio
+
+from asgiref.sync import sync_to_async
+from django.db import IntegrityError, connection
 from django.http import HttpRequest, JsonResponse
 
+from products_db import health
 from products_db.rules import (
     ProductNotFound,
     UnknownBrand,
@@ -63,3 +67,24 @@ def sqlstate(error: IntegrityError) -> str | None:
     """The Postgres error code behind Django's wrapper (psycopg2: pgcode, psycopg 3: sqlstate)."""
     cause = error.__cause__
     return getattr(cause, "pgcode", None) or getattr(cause, "sqlstate", None)
+
+
+@json_api("GET")
+async def healthz(request: HttpRequest) -> JsonResponse:
+    """Alive: no database."""
+    return JsonResponse(health.ALIVE)
+
+
+@json_api("GET")
+async def readyz(request: HttpRequest) -> JsonResponse:
+    """Ready: one round trip to the database within health.READY_TIMEOUT, else 503 (rest_errors.py)."""
+    # The query runs in a worker thread (Django's database layer is synchronous);
+    # past the timeout the view answers 503 while that thread finishes on its own.
+    async with asyncio.timeout(health.READY_TIMEOUT):
+        await sync_to_async(ping)()
+    return JsonResponse(health.READY)
+
+
+def ping() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(health.PING)

@@ -19,4 +19,6 @@ urlpatterns: list = [
     path("brands", rest_views.brands, name="brands"),
     path("products/<str:product_id>", rest_views.get_product, name="product"),
     path("product", rest_views.create_product, name="create_product"),
+    path("healthz", rest_views.healthz, name="healthz"),
+    path("readyz", rest_views.readyz, name="readyz"),
 ]

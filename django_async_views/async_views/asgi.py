@@ -7,12 +7,24 @@ For more information on this file, see
 https://docs.djangoproject.com/en/5.2/howto/deployment/asgi/
 """
 
+import logging
 import os
 
 from async_api.body_limit import BodySizeLimit
 from django.core.asgi import get_asgi_application
+from django.core.exceptions import ImproperlyConfigured
+
+from products_db.config import ConfigError
+from products_db.logs import startup_failed
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "async_views.settings")
 
+try:
+    django_application = get_asgi_application()
+except (ImproperlyConfigured, ConfigError) as error:
+    # No SECRET_KEY, a DATABASE_URL libpq cannot read: one line saying so, then
+    # exit code 3, so gunicorn stops instead of booting worker after worker.
+    startup_failed(logging.getLogger(__name__), error)
+
 # Refuse bodies over 1 MiB before Django reads them (see async_api/body_limit.py).
-application = BodySizeLimit(get_asgi_application())
+application = BodySizeLimit(django_application)

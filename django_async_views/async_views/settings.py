@@ -1,11 +1,13 @@
 """Settings for the async_views project, read from the environment (never commit a production secret)."""
 
+import logging
 import os
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from products_db.config import database_url, url_parts
+from products_db.config import connect_params, database_url
+from products_db.logs import LOG_CONFIG
 from products_db.rules import MAX_BODY_BYTES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -34,6 +36,24 @@ MIDDLEWARE = [
     # no session for a cross-site request to ride on.
 ]
 
+# Deployed behind a proxy that ends TLS and speaks plain HTTP to gunicorn.
+# `manage.py check --deploy` is clean with these; each silenced check says why.
+# The proxy says in X-Forwarded-Proto whether its client came over HTTPS: trusting it makes
+# request.is_secure() and absolute URLs right. Safe only if the proxy sets that header on
+# every request (nginx: proxy_set_header X-Forwarded-Proto $scheme) and nobody can reach
+# gunicorn around the proxy (it binds 127.0.0.1 unless told otherwise).
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SILENCED_SYSTEM_CHECKS = [
+    # W003, no CsrfViewMiddleware: no cookie or session authenticates anything here (see MIDDLEWARE).
+    "security.W003",
+    # W004, SECURE_HSTS_SECONDS: Strict-Transport-Security is a promise about the whole domain,
+    # made by the proxy that holds its certificate, not by one app behind it.
+    "security.W004",
+    # W008, SECURE_SSL_REDIRECT: the proxy redirects http:// to https://. Django would also
+    # redirect requests that rightly skip the proxy, such as an orchestrator's /readyz probes.
+    "security.W008",
+]
+
 ROOT_URLCONF = "async_views.urls"
 
 TEMPLATES = [
@@ -48,16 +68,19 @@ TEMPLATES = [
 WSGI_APPLICATION = "async_views.wsgi.application"
 ASGI_APPLICATION = "async_views.asgi.application"
 
-# The shared products database, from the one place every app reads it.
-_db = url_parts(database_url())
+# The shared products database, from the one place every app reads it. Every
+# parameter of DATABASE_URL counts: Django's five named fields, and the rest
+# (sslmode, application_name, options, ...) in OPTIONS, handed to connect() as they are.
+_db = connect_params(database_url())
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.postgresql",
-        "HOST": _db["host"],
-        "PORT": _db["port"],
-        "USER": _db["user"],
-        "PASSWORD": _db["password"] or "",
-        "NAME": _db["dbname"],
+        "HOST": _db.pop("host", ""),
+        "PORT": _db.pop("port", ""),
+        "USER": _db.pop("user", ""),
+        "PASSWORD": _db.pop("password", ""),
+        "NAME": _db.pop("dbname", ""),
+        "OPTIONS": _db,
         # 0 (Django's default, stated here on purpose): a connection per request,
         # closed when it ends. Django keeps one connection per thread, and under
         # ASGI each request's ORM calls run in a thread of its own (sync_to_async),
@@ -67,6 +90,34 @@ DATABASES = {
         # in the benchmark.
         "CONN_MAX_AGE": 0,
     }
+}
+
+
+def _not_a_503(record: logging.LogRecord) -> bool:
+    # The REST error layer logs a 503 itself, as one line saying why (async_api/rest_errors.py).
+    return getattr(record, "status_code", None) != 503
+
+
+# Errors go to stderr in the format every app shares (products_db/logs.py). Django's
+# default would send a 500 to mail_admins (no ADMINS is set) and, with DEBUG off, keep
+# it off the console: a 500 would leave no trace at all.
+LOGGING = {
+    **LOG_CONFIG,
+    "filters": {
+        **LOG_CONFIG["filters"],
+        "not_a_503": {"()": "django.utils.log.CallbackFilter", "callback": _not_a_503},
+    },
+    "loggers": {
+        **LOG_CONFIG["loggers"],
+        # No handlers of its own (no console filtered by DEBUG, no mail): up to the root's stderr.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # django.request logs every answer from 400 up. Keep the 500s, with their tracebacks;
+        # a 4xx is the client's mistake (the other apps log none), a warning per 404 is noise.
+        "django.request": {"level": "ERROR", "filters": ["not_a_503"]},
+        # A Host outside ALLOWED_HOSTS is a 400 too, which Django logs as an error with a
+        # traceback; scanners send plenty.
+        "django.security.DisallowedHost": {"handlers": [], "propagate": False},
+    },
 }
 
 # A request body over this raises RequestDataTooBig when a view reads request.body;

@@ -7,10 +7,19 @@ For more information on this file, see
 https://docs.djangoproject.com/en/5.2/howto/deployment/wsgi/
 """
 
+import logging
 import os
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.wsgi import get_wsgi_application
+
+from products_db.config import ConfigError
+from products_db.logs import startup_failed
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "async_views.settings")
 
-application = get_wsgi_application()
+try:
+    application = get_wsgi_application()
+except (ImproperlyConfigured, ConfigError) as error:
+    # As in asgi.py: one line, exit code 3.
+    startup_failed(logging.getLogger(__name__), error)

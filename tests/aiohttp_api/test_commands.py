@@ -9,6 +9,7 @@ import pytest
 
 from products_db import servers
 from products_db.embedded import free_port
+from tests.conftest import log_lines
 
 COMMANDS = ["aiohttp", "aiohttp-gunicorn"]
 
@@ -33,10 +34,10 @@ def test_unreachable_database_is_one_clear_line(name: str) -> None:
     code, output = servers.run_to_exit(name, closed)
     assert code != 0
     assert "Traceback" not in output
-    errors = [line for line in output.splitlines() if "error: cannot use the database" in line]
-    assert len(errors) >= 1
+    errors = [line for line in log_lines(output) if line["message"].startswith("cannot use the database at ")]
+    assert len(errors) >= 1, output
     assert "secret" not in output  # the password is never printed
-    assert "postgresql://postgres:***@127.0.0.1" in errors[0]
+    assert "postgresql://postgres:***@127.0.0.1" in errors[0]["message"]
 
 
 @pytest.mark.parametrize("name", COMMANDS)
@@ -45,4 +46,4 @@ def test_missing_database_is_one_clear_line(name: str, database_url: str) -> Non
     code, output = servers.run_to_exit(name, wrong)
     assert code != 0
     assert "Traceback" not in output
-    assert any('database "no_such_database" does not exist' in line for line in output.splitlines())
+    assert any('database "no_such_database" does not exist' in line["message"] for line in log_lines(output)), output

@@ -106,3 +106,6 @@ def test_generated_requests_match_the_document(
     assert not [status for status in statuses if status >= 500], statuses
     # Both sides of the contract were exercised, not just the error paths.
     assert {200, 201, 400, 404, 405} <= set(statuses), statuses
+    # Every path of the document was requested, the health endpoints included.
+    paths = {urlsplit(entry["request"]["url"]).path for entry in entries}
+    assert {"/brands", "/product", "/healthz", "/readyz"} <= paths, paths

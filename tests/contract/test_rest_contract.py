@@ -86,6 +86,30 @@ def test_wrong_method_is_json_405_with_allow(api: httpx.Client) -> None:
     assert "POST" in response.headers["allow"]
 
 
+# --- health ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("path", "body"), [("/healthz", {"status": "ok"}), ("/readyz", {"status": "ready"})])
+def test_health_endpoints_answer_json(api: httpx.Client, path: str, body: dict[str, str]) -> None:
+    response = api.get(path)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith(JSON)
+    assert response.json() == body
+    head = api.head(path)
+    assert head.status_code == 200
+    assert head.headers["content-type"].startswith(JSON)
+    assert head.content == b""
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "OPTIONS"])
+def test_health_endpoints_obey_the_error_rules(api: httpx.Client, path: str, method: str) -> None:
+    response = api.request(method, path, json={})
+    assert_json_error(response, 405)
+    assert set(response.headers["allow"].split(",")) == {"GET", "HEAD"}
+    assert_json_error(api.get(f"{path}/"), 404)  # no trailing-slash redirect, as for every path
+
+
 # --- creating ----------------------------------------------------------------------------
 
 
