@@ -156,8 +156,12 @@ def setup_lock() -> Iterator[None]:
 @contextmanager
 def hosts_network(count: int, mode: str = "auto") -> Iterator[Network]:
     """The hosts' network for as long as the cluster runs; removed afterwards, whatever happens."""
+    root = os.geteuid() == 0 and shutil.which(ip_binary()) is not None
     if mode == "auto":
-        mode = "namespace" if os.geteuid() == 0 and shutil.which(ip_binary()) else "loopback"
+        mode = "namespace" if root else "loopback"
+    if root:
+        with setup_lock():
+            remove_stale()  # a run killed with SIGKILL left them: whatever the mode, remove them now
     if mode == "loopback":
         yield Network("loopback", [Host(index, f"127.0.0.{index + 1}") for index in range(1, count + 1)])
         return
@@ -165,7 +169,6 @@ def hosts_network(count: int, mode: str = "auto") -> Iterator[Network]:
         raise RuntimeError("namespace mode needs root: run as root, or use --mode loopback")
     try:
         with setup_lock():
-            remove_stale()
             network = create_namespaces(count)
         yield network
     finally:
