@@ -36,9 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             ]
             for app, port in zip(apps, ports, strict=True):
                 supervisor.wait_http(app, f"http://{HOST}:{port}/brands")
-            start_nginx(supervisor, run_dir, HOST, args.port, [f"{HOST}:{port}" for port in ports])
             for app, port in zip(apps, ports, strict=True):
-                print(f"{app.name}: http://{HOST}:{port} (pid {app.process.pid})")
+                print(f"{app.name}: http://{HOST}:{port} (pid {app.process.pid})", flush=True)
+            start_nginx(supervisor, run_dir, HOST, args.port, [f"{HOST}:{port}" for port in ports])
             print(f"nginx in front of {args.processes} aiohttp processes: http://{HOST}:{args.port}/brands")
             print("Ctrl-C stops them all.", flush=True)
             supervisor.watch()
