@@ -59,7 +59,8 @@ def hosts_database(supervisor: Supervisor, network: Network, url: str) -> str:
     target = url_parts(url)
     port = int(target["port"])  # type: ignore[arg-type]
     argv = [sys.executable, "-m", "scale_out.forward", network.gateway, str(port), str(target["host"]), str(port)]
-    forwarder = supervisor.start("database forwarder", argv, layer=0)  # stopped last: apps leave cleanly first
+    # Stopped last, and deaf to Ctrl-C: the apps still reach the database while they leave.
+    forwarder = supervisor.start("database forwarder", argv, layer=0, until_stdin_closes=True)
     supervisor.wait_tcp(forwarder, network.gateway, port)
     return with_address(url, network.gateway, port)
 

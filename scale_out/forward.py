@@ -1,5 +1,7 @@
 """`python -m scale_out.forward LISTEN_HOST LISTEN_PORT TARGET_HOST TARGET_PORT`: a TCP forwarder.
 
+It runs until its standard input closes (its supervisor stops it, or dies; Ctrl-D by hand).
+
 Why the cluster needs one: in namespace mode the hosts live in network namespaces of their own, where
 127.0.0.1 is each namespace's own loopback, not the machine's. The Postgres the apps use (the test
 suite's throwaway one, or `make db`'s) listens on the machine's 127.0.0.1 only, and may have been started
@@ -12,7 +14,7 @@ loopback only.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import signal
 import sys
 
 BUFFER = 65536
@@ -47,17 +49,27 @@ async def serve(listen_host: str, listen_port: int, target_host: str, target_por
     )
     print(f"forwarding {listen_host}:{listen_port} to {target_host}:{target_port}", flush=True)
     async with server:
-        await server.serve_forever()
+        await stdin_closed()
+
+
+async def stdin_closed() -> None:
+    stdin = asyncio.StreamReader()
+    await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+    while await stdin.read(BUFFER):
+        pass
 
 
 def main() -> None:
     listen_host, listen_port, target_host, target_port = sys.argv[1:5]
+    # A Ctrl-C or SIGTERM meant for the whole cluster must not cut the apps off from their database
+    # while they leave: the supervisor closes our stdin once they are gone.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         from uvloop import run  # installed with uvicorn[standard]: a faster event loop for a byte pump
     except ImportError:
         from asyncio import run
-    with contextlib.suppress(KeyboardInterrupt):
-        run(serve(listen_host, int(listen_port), target_host, int(target_port)))
+    run(serve(listen_host, int(listen_port), target_host, int(target_port)))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ RESTART_DELAY = 1.0  # seconds before a child that died is started again
 STABLE_AFTER = 10.0  # a child that ran this long before dying was not crash-looping
 MAX_QUICK_DEATHS = 5  # a child that dies this often in a row, each time soon after starting: give up
 STOP_TIMEOUT = 10.0  # seconds a child has to stop after SIGTERM before it gets SIGKILL
+GRACE = 1.0  # after a signal to the whole process group, how long children get to leave by themselves
 RUN_DIR_PREFIX = "scale-out-"
 PR_SET_PDEATHSIG = 1
 # Loaded here, in the parent: a child between fork and exec should do as little as possible.
@@ -50,33 +51,50 @@ class Child:
     argv: list[str]
     env: Mapping[str, str] | None
     layer: int  # stopped from the highest layer down: the front (nginx) first, the database path last
+    until_stdin_closes: bool  # it ignores signals and leaves when its stdin closes (the forwarder)
     process: subprocess.Popen
     started_at: float
     quick_deaths: int = 0
     restart_at: float | None = None
 
+    def stop(self) -> None:
+        if self.until_stdin_closes and self.process.stdin is not None:
+            self.process.stdin.close()
+        else:
+            self.process.terminate()
+
 
 class Supervisor:
-    """Starts children, restarts any that die (like an init system would), and stops them all in order."""
+    """Starts children, restarts any that die (like an init system would), and stops them all in order.
+
+    The children stay in the supervisor's process group, like a gunicorn master's workers: whoever
+    signals or measures the group (a terminal's Ctrl-C, the test harness, the benchmark's CPU meter)
+    reaches all of them.
+    """
 
     def __init__(self) -> None:
         self.children: list[Child] = []
 
-    def start(self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None, layer: int = 1) -> Child:
-        child = Child(name, list(argv), env, layer, self._spawn(list(argv), env), time.monotonic())
+    def start(
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: Mapping[str, str] | None = None,
+        layer: int = 1,
+        until_stdin_closes: bool = False,
+    ) -> Child:
+        process = self._spawn(list(argv), env, until_stdin_closes)
+        child = Child(name, list(argv), env, layer, until_stdin_closes, process, time.monotonic())
         self.children.append(child)
         return child
 
     @staticmethod
-    def _spawn(argv: list[str], env: Mapping[str, str] | None) -> subprocess.Popen:
+    def _spawn(argv: list[str], env: Mapping[str, str] | None, until_stdin_closes: bool) -> subprocess.Popen:
         parent = os.getpid()
-        # Each child in a session of its own: a Ctrl-C (or a signal to our process group) reaches only
-        # the supervisor, which then stops the children one layer at a time, each exactly once.
         return subprocess.Popen(
             argv,
             env=None if env is None else dict(env),
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            stdin=subprocess.PIPE if until_stdin_closes else subprocess.DEVNULL,
             preexec_fn=lambda: _die_with(parent),
         )
 
@@ -121,7 +139,7 @@ class Supervisor:
         now = time.monotonic()
         if child.restart_at is not None:
             if now >= child.restart_at:
-                child.process = self._spawn(child.argv, child.env)
+                child.process = self._spawn(child.argv, child.env, child.until_stdin_closes)
                 child.started_at, child.restart_at = now, None
                 print(f"{child.name}: restarted, pid {child.process.pid}", flush=True)
             return
@@ -134,19 +152,32 @@ class Supervisor:
         print(f"{child.name}: exited with code {code}, restarting in {RESTART_DELAY:.0f} s", flush=True)
         child.restart_at = now + RESTART_DELAY
 
-    def stop_all(self) -> None:
-        """SIGTERM each layer's children at once, wait (bounded), SIGKILL what is left; highest layer first."""
+    def stop_all(self, signalled: bool) -> None:
+        """Stop every child, highest layer first, each within STOP_TIMEOUT or SIGKILL.
+
+        After a signal to the whole process group (Ctrl-C in a terminal, the test harness) the children
+        got it too and are on their way out: telling them again could cut their own clean-up short
+        (aiohttp ends it at a second SIGTERM), so they get GRACE first. Children a signal to the
+        supervisor alone never reached are then told one layer at a time.
+        """
+        if signalled:
+            self._wait([child for child in self.children if not child.until_stdin_closes], GRACE)
         for layer in sorted({child.layer for child in self.children}, reverse=True):
-            running = [c.process for c in self.children if c.layer == layer and c.process.poll() is None]
-            for process in running:
-                process.terminate()
-            deadline = time.monotonic() + STOP_TIMEOUT
-            for process in running:
-                try:
-                    process.wait(timeout=max(0.0, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            running = [child for child in self.children if child.layer == layer and child.process.poll() is None]
+            for child in running:
+                child.stop()
+            self._wait(running, STOP_TIMEOUT, kill=True)
+
+    @staticmethod
+    def _wait(children: list[Child], timeout: float, kill: bool = False) -> None:
+        deadline = time.monotonic() + timeout
+        for child in children:
+            try:
+                child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                if kill:
+                    child.process.kill()
+                    child.process.wait()
 
 
 def owner_alive(pid: int) -> bool:
@@ -172,7 +203,12 @@ def run_directory() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+# The signals that ended this run: stop_all() acts differently when the process group was signalled.
+RECEIVED: list[int] = []
+
+
 def _exit_on_signal(signum: int, frame: object) -> None:
+    RECEIVED.append(signum)
     raise SystemExit(128 + signum)  # unwinds the with-blocks, which stop everything
 
 
@@ -196,4 +232,4 @@ def supervised() -> Iterator[Supervisor]:
         yield supervisor
     finally:
         ignore_signals()
-        supervisor.stop_all()
+        supervisor.stop_all(signalled=bool(RECEIVED))

@@ -56,7 +56,7 @@ def cluster_mode(server: RunningServer) -> str:
 
 
 def descendants(server: RunningServer) -> list[psutil.Process]:
-    """Every process the command started (its children run in sessions of their own, not in its group)."""
+    """Every process the command started: its children, and theirs (nginx workers)."""
     try:
         return psutil.Process(server.process.pid).children(recursive=True)
     except psutil.NoSuchProcess:
