@@ -1,7 +1,7 @@
 """`python -m scale_out.aiohttp_nginx [--processes N] [--port P]`: N aiohttp processes behind nginx (the book's advice).
 
 Each `python -m aiohttp_api` is one event loop on one core; nginx spreads the requests over them and keeps
-idle connections to each open. Runs in the foreground; Ctrl-C or SIGTERM stops nginx, then every process.
+idle connections to each open. Runs in the foreground; Ctrl-C or SIGTERM stops nginx and every process.
 """
 
 from __future__ import annotations

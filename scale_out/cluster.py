@@ -4,7 +4,7 @@ Every host runs `python -m aiohttp_api` (the REST API) and `uvicorn starlette_ap
 COUNTER_MODE=postgres (the counter, shared through the one Postgres every host uses). nginx, in front,
 balances REST requests over the hosts' aiohttp servers and WebSockets over their counters. A host that
 dies is started again (like an init system would); one that is cut off is skipped by nginx until it
-answers again. Ctrl-C or SIGTERM stops nginx, then the hosts, then removes their network.
+answers again. Ctrl-C or SIGTERM stops nginx and the hosts, then removes their network.
 """
 
 from __future__ import annotations
