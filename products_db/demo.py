@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 from contextlib import ExitStack
@@ -13,6 +14,12 @@ from .__main__ import up
 
 def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)  # unwinds the ExitStack below, which stops every server
+
+
+def missing_tools(command: servers.ServerCommand) -> list[str]:
+    # nginx lives in /usr/sbin, which a normal user's PATH often lacks.
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
+    return [tool for tool in command.requires if shutil.which(tool, path=search) is None]
 
 
 def main() -> int:
@@ -27,6 +34,9 @@ def main() -> int:
     with ExitStack() as stack:
         rows = []
         for command in servers.COMMANDS.values():
+            if missing := missing_tools(command):
+                print(f"skipping {command.name}: it needs {', '.join(missing)} (install with apt-get or brew)")
+                continue
             print(f"starting {command.name}: {command.documented}", flush=True)
             server = stack.enter_context(servers.run(command, port=command.demo_port + offset, database_url=url))
             rows.append((command.name, f"{server.url}{command.ready_path}", command.documented))

@@ -30,6 +30,7 @@ class ServerCommand:
     cwd: str = "."  # relative to the repository root
     ready_path: str = "/brands"
     env: Mapping[str, str] = field(default_factory=dict)
+    requires: tuple[str, ...] = ()  # system tools it runs (installed with the package manager, like wrk)
 
     def argv(self, port: int, extra: str = "") -> list[str]:
         return shlex.split(f"{self.documented} {self.port_args.format(port=port)} {extra}")
@@ -120,6 +121,23 @@ COMMANDS: dict[str, ServerCommand] = {
             "--port {port}",
             demo_port=8008,
             ready_path="/",
+        ),
+        # Past one process and one host (scale_out/): N aiohttp processes behind nginx, as the book
+        # suggests, and a cluster of N hosts on this machine, each with the REST API and the shared
+        # counter, behind nginx. extra_args "--processes N" or "--hosts N" pick N.
+        ServerCommand(
+            "aiohttp-nginx",
+            "python -m scale_out.aiohttp_nginx",
+            "--port {port}",
+            demo_port=8011,
+            requires=("nginx",),
+        ),
+        ServerCommand(
+            "cluster",
+            "python -m scale_out --hosts 3",
+            "--port {port}",
+            demo_port=8012,
+            requires=("nginx",),
         ),
         # The same bare ASGI app, with gunicorn managing uvicorn workers.
         ServerCommand(

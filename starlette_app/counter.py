@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,7 +15,7 @@ import asyncpg
 from starlette.endpoints import WebSocketEndpoint
 from starlette.requests import Request
 from starlette.responses import FileResponse
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .counter_broadcast import Clients, log_crash
 from .counter_shared import shared_count
@@ -82,6 +83,10 @@ class UserCounter(WebSocketEndpoint):
 
     async def on_connect(self, websocket: WebSocket) -> None:
         await websocket.accept()
+        try:
+            await websocket.send_text(landed_on(websocket))  # past the book: which host and worker
+        except WebSocketDisconnect:
+            return  # gone already: nothing to count
         websocket.state.counter.add(websocket)
 
     async def on_receive(self, websocket: WebSocket, data: Any) -> None:
@@ -89,6 +94,16 @@ class UserCounter(WebSocketEndpoint):
 
     async def on_disconnect(self, websocket: WebSocket, close_code: int) -> None:
         websocket.state.counter.discard(websocket)
+
+
+def landed_on(websocket: WebSocket) -> str:
+    """The first message: where this WebSocket landed, as JSON; every later message is the count.
+
+    The host is the address the connection was accepted on (one per host, also behind a proxy), the
+    worker is this process's pid: with several workers or hosts, a page shows which one serves it.
+    """
+    server = websocket.scope.get("server") or ("unknown", None)
+    return json.dumps({"host": server[0], "worker": os.getpid()})
 
 
 async def counter_page(request: Request) -> FileResponse:

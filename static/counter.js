@@ -10,6 +10,7 @@ const LAST_RETRY_MS = 10000;
 function connect(retryMs) {
     const counter = document.querySelector("#counter");
     const status = document.querySelector("#status");
+    const where = document.querySelector("#where");
     const socket = new WebSocket(COUNTER_URL);
 
     socket.onopen = () => {
@@ -18,11 +19,20 @@ function connect(retryMs) {
         status.textContent = "connected";
     };
     socket.onmessage = (event) => {
-        counter.textContent = event.data;
+        if (event.data.startsWith("{")) {
+            // The server's first message says where this socket landed; every other one is the count.
+            const landed = JSON.parse(event.data);
+            where.dataset.host = landed.host;
+            where.dataset.worker = landed.worker;
+            where.textContent = `served by host ${landed.host}, worker ${landed.worker}`;
+        } else {
+            counter.textContent = event.data;
+        }
     };
     // onclose follows every failure (onerror included), so retrying here covers them all.
     socket.onclose = () => {
         counter.textContent = "–";
+        where.textContent = "";
         status.dataset.state = "disconnected";
         const delay = retryMs / 2 + Math.random() * (retryMs / 2); // jitter: tabs do not retry in step
         status.textContent = `disconnected, retrying in ${(delay / 1000).toFixed(1)} s`;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import weakref
 from collections.abc import Iterator
@@ -65,11 +66,19 @@ def test_page_and_static_files_are_served(counter_server: RunningServer) -> None
     page = httpx.get(counter_server.url + "/", timeout=10)
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
-    assert 'id="counter"' in page.text and "/static/counter.js" in page.text
+    assert 'id="counter"' in page.text and 'id="where"' in page.text and "/static/counter.js" in page.text
     script = httpx.get(counter_server.url + "/static/counter.js", timeout=10)
     assert script.status_code == 200
     # The WebSocket URL follows the page (the browser test opens it on a random port).
     assert "//${location.host}/counter" in script.text
+
+
+async def test_the_first_message_says_where_the_websocket_landed(counter_server: RunningServer) -> None:
+    ws = await connect(ws_url(counter_server))
+    # The host is the address the server accepted the connection on; the worker is its pid.
+    assert json.loads(await ws.recv()) == {"host": "127.0.0.1", "worker": counter_server.process.pid}
+    assert await ws.recv() == "1"  # then the count, as in the book
+    await ws.close()
 
 
 async def test_counts_on_connect_and_disconnect(counter_server: RunningServer) -> None:

@@ -10,7 +10,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from products_db.servers import REPO_ROOT
 from tests.conftest import require_tool
 
-from .test_counter_shared import wait_for_workers, worker_rows
+from .test_counter_shared import group_pids, wait_for_workers, worker_rows
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 # The shared mode needs a write, a NOTIFY and a read per change: allow it a little longer.
@@ -36,6 +36,16 @@ async def show_count(page: Page, count: int) -> None:
     await expect(page.locator("#status")).to_have_attribute("data-state", "connected")
 
 
+async def landed_on(page: Page) -> tuple[str, int]:
+    """The host and worker the page says its WebSocket landed on."""
+    where = page.locator("#where")
+    await expect(where).to_contain_text("served by host", timeout=EXPECT_TIMEOUT_MS)
+    host, worker = await where.get_attribute("data-host"), await where.get_attribute("data-worker")
+    assert host and worker, await where.inner_text()
+    await expect(where).to_have_text(f"served by host {host}, worker {worker}")
+    return host, int(worker)
+
+
 @pytest.mark.parametrize("command", ["counter", "counter-shared"])
 async def test_tabs_show_how_many_are_open(browser: Browser, start_server, database_url: str, command: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
@@ -59,6 +69,13 @@ async def test_tabs_show_how_many_are_open(browser: Browser, start_server, datab
                 for tab in tabs:
                     await show_count(tab, 3)
             assert len(busy) >= 2, f"20 reloads, and every tab still on one worker: {busy}"
+        # Each tab names the worker its WebSocket landed on: one of this server's processes, on 127.0.0.1.
+        landed = [await landed_on(tab) for tab in tabs]
+        assert {host for host, _ in landed} == {"127.0.0.1"}
+        assert {worker for _, worker in landed} <= group_pids(server), landed
+        if command == "counter-shared":
+            busy_pids = {pid for pid, n in (await worker_rows(database_url, server)).items() if n > 0}
+            assert {worker for _, worker in landed} == busy_pids, landed
         await tabs[0].screenshot(path=ARTIFACTS / f"{command}-three-tabs.png")
 
         await tabs.pop().close()

@@ -1,0 +1,20 @@
+"""One cluster for the package's cluster tests: three hosts behind nginx (namespace mode when root, as in CI)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from products_db.servers import RunningServer
+
+from .support import COUNTER_ENV, need_nginx
+
+HOSTS = 3
+
+
+@pytest.fixture(scope="package")
+def cluster(start_server) -> Iterator[RunningServer]:
+    need_nginx()
+    with start_server("cluster", env=COUNTER_ENV, extra_args=f"--hosts {HOSTS}", ready_timeout=120) as server:
+        yield server
