@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from products_db.config import database_url, redact, url_parts
+from products_db.config import connect_params, database_url, redact
 
 from .network import Host, Network, hosts_network
 from .nginx import NginxMissing, find_nginx, start_nginx
@@ -56,9 +56,17 @@ def hosts_database(supervisor: Supervisor, network: Network, url: str) -> str:
     """The DATABASE_URL the hosts use: the real one, or in namespace mode a forwarder on the bridge."""
     if network.gateway is None:
         return url
-    target = url_parts(url)
-    port = int(target["port"])  # type: ignore[arg-type]
-    argv = [sys.executable, "-m", "scale_out.forward", network.gateway, str(port), str(target["host"]), str(port)]
+    target = connect_params(url)
+    port = int(target.get("port", 5432))
+    argv = [
+        sys.executable,
+        "-m",
+        "scale_out.forward",
+        network.gateway,
+        str(port),
+        target.get("host", "127.0.0.1"),
+        str(port),
+    ]
     # Stopped last, and deaf to Ctrl-C: the apps still reach the database while they leave.
     forwarder = supervisor.start("database forwarder", argv, layer=0, until_stdin_closes=True)
     supervisor.wait_tcp(forwarder, network.gateway, port)

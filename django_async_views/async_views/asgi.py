@@ -10,17 +10,23 @@ https://docs.djangoproject.com/en/5.2/howto/deployment/asgi/
 import logging
 import os
 
+import django
 from async_api.body_limit import BodySizeLimit
-from django.core.asgi import get_asgi_application
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from products_db.config import ConfigError
 from products_db.logs import startup_failed
 
+from .reused_threads import ReusedThreadsASGIHandler
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "async_views.settings")
 
 try:
-    django_application = get_asgi_application()
+    # What get_asgi_application() does, with a handler that reuses request threads.
+    django.setup(set_prefix=False)
+    # As many request threads as the pool has connections: each runs one request's queries.
+    django_application = ReusedThreadsASGIHandler(threads=settings.DB_POOL_SIZE)
 except (ImproperlyConfigured, ConfigError) as error:
     # No SECRET_KEY, a DATABASE_URL libpq cannot read: one line saying so, then
     # exit code 3, so gunicorn stops instead of booting worker after worker.
