@@ -62,6 +62,8 @@ class Configuration:
     in_flight_per_process: int | None = None
     bound: str = ""  # what limits concurrency, in words
     ceiling_pool: int = 0  # database ceiling only: connections per process (0: one per client)
+    only_latencies_ms: tuple[int, ...] | None = None  # measured at these latencies only (None: every one)
+    sweep: bool = False  # part of the concurrency sweep (bench/report.py gives it a table of its own)
 
     @property
     def uses_database(self) -> bool:
@@ -71,7 +73,7 @@ class Configuration:
     def pool_size(self) -> int | None:
         if self.app == "db":
             return self.ceiling_pool or None
-        if self.app in ("raw-wsgi", "raw-asgi", "django"):
+        if self.app in ("raw-wsgi", "raw-asgi"):
             return None
         return int(self.env.get("DB_POOL_SIZE", DEFAULT_POOL_SIZE))
 
@@ -142,18 +144,15 @@ def configurations(cores: int = CORES) -> dict[str, Configuration]:
             "django-asgi",
             f"--workers {cores}",
             env={"SECRET_KEY": BENCH_SECRET_KEY},
-            # Under ASGI every request runs its ORM calls in a thread of its own
-            # (sync_to_async in a per-request context) with a connection of its own
-            # (CONN_MAX_AGE 0): nothing caps the queries in flight but CPU and
-            # Postgres' max_connections, and every request pays for a connect.
-            in_flight_per_process=None,
-            bound="a thread and a new connection per request",
+            # Django's own pool (psycopg 3), and as many request threads as connections.
+            in_flight_per_process=pool,
+            bound=f"{cores} processes x pool {pool}",
         ),
     ]
     book = [
         Configuration(
             "flask-8",
-            "flask x8 (book)",
+            "flask x8 (book's command)",
             "flask",
             "sync",
             8,
@@ -164,7 +163,7 @@ def configurations(cores: int = CORES) -> dict[str, Configuration]:
         ),
         Configuration(
             "aiohttp-1",
-            "aiohttp x1 (book)",
+            "aiohttp x1 (book's command)",
             "aiohttp",
             "async",
             1,
@@ -175,7 +174,7 @@ def configurations(cores: int = CORES) -> dict[str, Configuration]:
         ),
         Configuration(
             "starlette-8",
-            "starlette x8 (book)",
+            "starlette x8 (book's command)",
             "starlette",
             "async",
             8,
@@ -234,7 +233,92 @@ def configurations(cores: int = CORES) -> dict[str, Configuration]:
             ceiling_pool=pool,
         ),
     ]
-    return {c.key: c for c in [*book, *per_core, *ceilings]}
+    return {c.key: c for c in [*book, *per_core, *scale_out(cores), *sweep(cores), *ceilings]}
+
+
+def scale_out(cores: int) -> list[Configuration]:
+    """The book's suggestion (aiohttp processes behind nginx) and the cluster of hosts, all through nginx."""
+    pool = DEFAULT_POOL_SIZE
+    rows = [
+        Configuration(
+            f"aiohttp-nginx-{n}",
+            f"aiohttp x{n} behind nginx",
+            "aiohttp",
+            "async",
+            n,
+            "aiohttp-nginx",
+            f"--processes {n}",
+            in_flight_per_process=pool,
+            bound=f"{n} processes x pool {pool}, nginx in front",
+            only_latencies_ms=(0, 20) if n == cores else (0,),
+        )
+        for n in sorted({cores, 8})
+    ]
+    rows += [
+        Configuration(
+            f"cluster-{hosts}",
+            f"cluster of {hosts} host{'s' if hosts > 1 else ''}",
+            "aiohttp",
+            "async",
+            hosts,
+            "cluster",
+            f"--hosts {hosts}",
+            in_flight_per_process=pool,
+            bound=f"{hosts} hosts x aiohttp pool {pool}, nginx in front",
+            only_latencies_ms=(0,),
+        )
+        for hosts in (1, 2, 4)
+    ]
+    return rows
+
+
+# Requests one process may have in flight in the sweep: 10 is the default pool
+# (the per-core rows at 20 ms), 50 and 100 are added here.
+SWEEP_IN_FLIGHT = (50, 100)
+SWEEP_LATENCY_MS = 20
+SWEEP_SERVERS = (("aiohttp", "aiohttp-gunicorn"), ("starlette", "starlette"), ("django", "django-asgi"))
+
+
+def sweep(cores: int) -> list[Configuration]:
+    """At +20 ms, more requests in flight per process: a bigger pool for the async apps, more threads for Flask."""
+    rows = []
+    for n in SWEEP_IN_FLIGHT:
+        pool_env = {"DB_POOL_SIZE": str(n)}
+        common = {"in_flight_per_process": n, "only_latencies_ms": (SWEEP_LATENCY_MS,), "sweep": True}
+        rows += [
+            Configuration(
+                f"flask-gthread-{cores}x{n}",
+                f"flask gthread x{cores}x{n}",
+                "flask",
+                "sync",
+                cores,
+                "flask",
+                f"--workers {cores} --worker-class gthread --threads {n}",
+                env=pool_env,
+                bound=f"{cores} workers x {n} threads",
+                **common,
+            ),
+            *(
+                Configuration(
+                    f"{app}-{cores}-pool{n}",
+                    f"{app} x{cores}, pool {n}",
+                    app,
+                    "async",
+                    cores,
+                    server,
+                    f"--workers {cores}",
+                    env={**pool_env, **({"SECRET_KEY": BENCH_SECRET_KEY} if app == "django" else {})},
+                    bound=f"{cores} processes x pool {n}",
+                    **common,
+                )
+                for app, server in (
+                    ("aiohttp", "aiohttp-gunicorn"),
+                    ("starlette", "starlette"),
+                    ("django", "django-asgi"),
+                )
+            ),
+        ]
+    return rows
 
 
 @dataclass(frozen=True)
@@ -268,7 +352,11 @@ class Plan:
 
     def latencies_for(self, configuration: Configuration) -> list[int]:
         # The raw apps never touch the database: added latency cannot change them.
-        return self.latencies_ms if configuration.uses_database else [0]
+        if not configuration.uses_database:
+            return [0]
+        if configuration.only_latencies_ms is not None:
+            return [ms for ms in configuration.only_latencies_ms if ms in self.latencies_ms]
+        return self.latencies_ms
 
     def endpoints_for(self, configuration: Configuration, latency_ms: int) -> list[Endpoint]:
         if configuration.app in ("raw-wsgi", "raw-asgi"):
@@ -279,5 +367,5 @@ class Plan:
         return endpoints
 
 
-DEFAULT_LATENCIES_MS = [0, 5, 20, 50]
+DEFAULT_LATENCIES_MS = [0, 20]
 QUICK_LATENCIES_MS = [0, 20]

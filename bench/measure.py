@@ -47,6 +47,8 @@ class Run:
     drain_s: float = 0.0  # how long the server took afterwards to finish what wrk had left queued
     # wrk's open connections held by each worker process halfway through, most first
     connections_per_worker: list[int] | None = None
+    # resident memory of every server process halfway through, MiB
+    server_rss_mib: float | None = None
 
     @property
     def socket_errors(self) -> int:
@@ -95,6 +97,17 @@ def process_group(pgid: int) -> Callable[[], list[int]]:
         return found
 
     return members
+
+
+def rss_mib(pids: list[int]) -> float:
+    """Resident memory of these processes, summed, in MiB."""
+    total = 0
+    for pid in pids:
+        try:
+            total += psutil.Process(pid).memory_info().rss
+        except psutil.Error:
+            pass
+    return round(total / 2**20, 1)
 
 
 def postgres_on_port(port: int) -> Callable[[], list[int]]:
@@ -220,10 +233,12 @@ def run_wrk(
     max_product_id: int = 0,
     cpu_groups: dict[str, Callable[[], list[int]]] | None = None,
     midway: Callable[[], list[int]] | None = None,
+    server: Callable[[], list[int]] | None = None,
 ) -> tuple[Run, str]:
     """Run wrk once; returns the parsed figures and wrk's own text report.
 
-    midway, if given, is called halfway through the run (connections_per_worker).
+    midway, if given, is called halfway through the run (connections_per_worker),
+    and so is the memory reading of the server's processes, if given.
     """
     argv = wrk_argv(url, connections=connections, threads=threads, duration_s=duration_s, timeout_s=timeout_s)
     env = dict(os.environ)
@@ -232,12 +247,13 @@ def run_wrk(
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with CpuMeter(cpu_groups or {}) as meter:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        spread = None
-        if midway is not None:
+        spread = memory = None
+        if midway is not None or server is not None:
             try:
                 output, _ = process.communicate(timeout=duration_s / 2)
             except subprocess.TimeoutExpired:
-                spread = midway()
+                spread = midway() if midway is not None else None
+                memory = rss_mib(server()) if server is not None else None
                 output, _ = process.communicate()
         else:
             output, _ = process.communicate()
@@ -251,6 +267,7 @@ def run_wrk(
     cpu = {**meter.percent(), "wrk": round(100 * wrk_seconds / meter.elapsed, 1)}
     run = parse(output, cpu)
     run.connections_per_worker = spread
+    run.server_rss_mib = memory
     return run, output
 
 

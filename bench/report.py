@@ -10,10 +10,13 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
+from . import analysis
+
 JSON_NAME = "results.json"
 MARKDOWN_NAME = "results.md"
 THROUGHPUT_PNG = "throughput.png"
 LATENCY_PNG = "latency.png"
+SWEEP_PNG = "sweep.png"
 
 # The comparisons the README reports: an async server against the sync one with
 # the same number of processes.
@@ -40,10 +43,10 @@ def _find(cells: list[dict], key: str, latency_ms: int, endpoint: str = "/brands
 
 
 def ratios(results: dict) -> dict:
-    """Each async server against Flask at equal processes, and each app as a share of the database ceiling."""
+    """Each async server against Flask at equal processes, each app against the limit, and the sweep."""
     cells = results["cells"]
     cores = results["meta"]["machine"]["cores"]
-    found: dict = {"against_flask": [], "share_of_db_ceiling": []}
+    found: dict = {"against_flask": []}
     comparisons = [(f"{a}-{cores}", f"flask-{cores}") for a, _ in PAIRS]
     comparisons += [(f"flask-gthread-{cores}", f"flask-{cores}"), ("starlette-8", "flask-8"), ("aiohttp-1", "flask-8")]
     for latency_ms in sorted({c["latency_ms"] for c in _ok(cells)}):
@@ -58,14 +61,8 @@ def ratios(results: dict) -> dict:
                         "ratio": round(_rate(a) / _rate(b), 2),
                     }
                 )
-    ceilings = [c for c in _ok(cells, "/brands") if c["kind"] == "db ceiling" and c["latency_ms"] == 0]
-    ceilings.sort(key=_rate, reverse=True)
-    apps = [c for c in _ok(cells, "/brands") if c["kind"] in ("sync", "async") and c["latency_ms"] == 0]
-    for app in sorted(apps, key=_rate, reverse=True):
-        for ceiling in ceilings:
-            found["share_of_db_ceiling"].append(
-                {"server": app["label"], "ceiling": ceiling["label"], "share": round(_rate(app) / _rate(ceiling), 2)}
-            )
+    found["share_of_limit"] = analysis.share_of_limit(results)
+    found["sweep"] = analysis.sweep(results)
     return found
 
 
@@ -176,11 +173,7 @@ def markdown(results: dict) -> str:
         lines += ["| Server | Flask | Latency | Ratio |", "|---|---|---:|---:|"]
         for r in found["against_flask"]:
             lines.append(f"| {r['server']} | {r['flask']} | {r['latency_ms']} ms | {r['ratio']:.2f} |")
-    if found["share_of_db_ceiling"]:
-        lines += ["", "## Share of the database ceiling at 0 ms", ""]
-        lines += ["| Server | Ceiling | Share |", "|---|---|---:|"]
-        for r in found["share_of_db_ceiling"]:
-            lines.append(f"| {r['server']} | {r['ceiling']} | {r['share']:.0%} |")
+    lines += analysis.markdown(results)
 
     lines += [
         "",
@@ -326,6 +319,8 @@ def write(results: dict, out: Path) -> list[Path]:
     paths[1].write_text(markdown(results))
     throughput_chart(results, paths[2])
     latency_chart(results, paths[3])
+    if analysis.sweep_chart(results, out / SWEEP_PNG):
+        paths.append(out / SWEEP_PNG)
     return paths
 
 

@@ -46,6 +46,11 @@ CEILING_CPU_MARGIN_S = 0.25
 SPARE_CONNECTIONS = 10
 
 
+def median_of(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(statistics.median(present), 1) if present else None
+
+
 @dataclass
 class Cell:
     """One figure of the results: a configuration at one added latency on one endpoint."""
@@ -84,6 +89,16 @@ class Cell:
             },
             "requests": sum(run.requests for run in self.runs),
             "cpu_percent_median": {name: median_cpu(name) for name in ("server", "postgres", "wrk", "machine")},
+            "server_rss_mib_median": median_of([run.server_rss_mib for run in self.runs]),
+            # CPU the server's processes spent per answered request, in microseconds
+            "server_cpu_us_per_request_median": median_of(
+                [
+                    run.cpu_percent["server"] / 100 * run.duration_s / run.requests * 1e6
+                    if run.requests and (run.cpu_percent.get("server") or -1) >= 0
+                    else None
+                    for run in self.runs
+                ]
+            ),
         }
 
     def as_dict(self) -> dict:
@@ -352,6 +367,7 @@ class Runner:
                             max_product_id=max_id,
                             cpu_groups=cpu_groups,
                             midway=connections_per_worker(server.process.pid, server.port),
+                            server=cpu_groups["server"],
                             **wrk_options,
                         )
                         run.drain_s = drain(url)

@@ -137,3 +137,24 @@ def test_missing_wrk_says_how_to_install_it(tmp_path: Path) -> None:
     assert "wrk is not installed" in result.stderr
     assert "apt-get install wrk" in result.stderr and "brew install wrk" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_reports_the_limit_and_the_sweep(quick_run, results: dict) -> None:
+    """Every server cell records its memory and CPU per request; the report has the limit and sweep sections."""
+    for cell in results["cells"]:
+        if cell["status"] == "ok" and cell["kind"] in ("sync", "async"):
+            summary = cell["summary"]
+            assert summary["server_rss_mib_median"] > 0, cell["configuration"]
+            assert summary["server_cpu_us_per_request_median"] > 0, cell["configuration"]
+    shares = results["ratios"]["share_of_limit"]
+    assert {row["server"] for row in shares} >= {"aiohttp x1 (book's command)", "starlette x2"}
+    for row in shares:
+        limit = 1 / (1 / row["db_ceiling_requests_per_s"] + 1 / row["http_ceiling_requests_per_s"])
+        assert row["limit_requests_per_s"] == pytest.approx(limit, rel=1e-3)
+    [swept] = [row for row in results["ratios"]["sweep"] if row["in_flight_per_process"] == 50]
+    assert swept["app"] == "aiohttp" and swept["requests_per_s"] > 0
+    _, out = quick_run
+    markdown = (out / "results.md").read_text()
+    assert "## Against the machine's limit at 0 ms" in markdown
+    assert "## Concurrency sweep at +20 ms" in markdown
+    assert (out / "sweep.png").read_bytes().startswith(PNG_SIGNATURE)
