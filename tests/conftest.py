@@ -6,13 +6,14 @@ import os
 import re
 import shutil
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import NoReturn
 
 import psycopg2
 import psycopg2.extras
 import pytest
+from playwright.async_api import Browser, async_playwright
 
 from products_db import servers
 from products_db.throwaway import seeded_database
@@ -85,6 +86,21 @@ def database_url() -> Iterator[str]:
     """DATABASE_URL if set (schema and seed created if missing); else a throwaway embedded server."""
     with seeded_database() as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright (never a browser Playwright downloads)."""
+    chromium = require_tool("chromium", "apt-get install chromium")
+    async with async_playwright() as playwright:
+        # No sandbox: the tests may run as root in a container.
+        browser = await playwright.chromium.launch(
+            executable_path=chromium,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        await browser.close()
 
 
 StartServer = Callable[..., AbstractContextManager[servers.RunningServer]]

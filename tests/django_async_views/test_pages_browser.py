@@ -7,11 +7,10 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from products_db import servers
 from products_db.servers import REPO_ROOT
-from tests.conftest import require_tool
 
 from .target import Target
 
@@ -24,20 +23,6 @@ BOXES = """els => els.map(e => {
     return {left: r.left, right: r.right, top: r.top, failed: e.dataset.failed === "true",
             startMs: Number(e.dataset.startMs), endMs: Number(e.dataset.endMs)};
 })"""
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    chromium = require_tool("chromium", "apt-get install chromium")
-    async with async_playwright() as playwright:
-        # Debian's Chromium, never a downloaded one; no sandbox (tests may run as root in a container).
-        browser = await playwright.chromium.launch(
-            executable_path=chromium,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        await browser.close()
 
 
 @pytest.fixture

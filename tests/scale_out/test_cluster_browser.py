@@ -5,17 +5,12 @@ from __future__ import annotations
 from playwright.async_api import Browser
 
 from products_db.servers import RunningServer
-from tests.starlette_app.test_counter_browser import (  # noqa: F401 (browser is a fixture)
-    ARTIFACTS,
-    browser,
-    landed_on,
-    show_count,
-)
+from tests.starlette_app.test_counter_browser import ARTIFACTS, landed_on, show_count
 
 from .support import cluster_hosts, host_pids
 
 
-async def test_tabs_land_on_every_host_and_show_one_exact_total(browser: Browser, cluster: RunningServer) -> None:  # noqa: F811
+async def test_tabs_land_on_every_host_and_show_one_exact_total(browser: Browser, cluster: RunningServer) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     hosts = {host.address for host in cluster_hosts(cluster)}
     context = await browser.new_context(viewport={"width": 480, "height": 240})

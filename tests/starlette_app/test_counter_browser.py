@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from products_db.servers import REPO_ROOT
-from tests.conftest import require_tool
 
 from .test_counter_shared import group_pids, wait_for_workers, worker_rows
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 # The shared mode needs a write, a NOTIFY and a read per change: allow it a little longer.
 EXPECT_TIMEOUT_MS = 15_000
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    chromium = require_tool("chromium", "apt-get install chromium")
-    async with async_playwright() as playwright:
-        # Debian's Chromium, never a downloaded one; no sandbox (tests may run as root in a container).
-        browser = await playwright.chromium.launch(
-            executable_path=chromium,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        await browser.close()
 
 
 async def show_count(page: Page, count: int) -> None:
