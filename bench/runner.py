@@ -71,9 +71,10 @@ class Cell:
         p99 = [run.latency_ms["p99"] for run in self.runs]
 
         def median_cpu(name: str) -> float | None:
-            values = [run.cpu_percent.get(name) for run in self.runs]
-            values = [v for v in values if v is not None and v >= 0]
-            return round(statistics.median(values), 1) if values else None
+            # A negative reading (a process vanished unaccounted) is no figure.
+            return median_of(
+                [v if (v := run.cpu_percent.get(name)) is not None and v >= 0 else None for run in self.runs]
+            )
 
         return {
             "requests_per_s": {
