@@ -5,8 +5,9 @@ HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", 
 
 
 async def application(scope, receive, send):
-    # Called once per connection-level "scope", not once per request: `scope`
-    # says what it is ("http", "websocket", "lifespan"); `receive` and `send`
+    # Called once per scope: each HTTP request (a keep-alive connection makes
+    # several), each WebSocket connection, and the server's lifespan. `scope`
+    # says which ("http", "websocket", "lifespan"); `receive` and `send`
     # are coroutines that move events in and out. Nothing is returned: the
     # answer is the events we send, and each `await` lets the server's event
     # loop run other connections meanwhile.

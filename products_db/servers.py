@@ -57,8 +57,6 @@ COMMANDS: dict[str, ServerCommand] = {
             "--bind 127.0.0.1:{port}",
             demo_port=8081,
         ),
-        # The commands below belong to the issues that build their packages; each
-        # package's tests start them.
         ServerCommand("flask", "gunicorn -w 8 flask_api.app:app", "--bind 127.0.0.1:{port}", demo_port=8000),
         ServerCommand(
             "starlette",

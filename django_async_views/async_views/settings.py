@@ -154,7 +154,7 @@ def _positive(name: str, default: str, kind: type[int] | type[float]) -> int | f
     return value
 
 
-# Bounds of the async views' query parameters (issue 5), from the environment.
+# Bounds of the async views' query parameters, from the environment.
 ASYNC_API_MAX_REQUEST_NUM = _positive("ASYNC_API_MAX_REQUEST_NUM", "100", int)
 ASYNC_API_MAX_NUM_CALLS = _positive("ASYNC_API_MAX_NUM_CALLS", "50", int)
 ASYNC_API_MAX_SLEEP_TIME = _positive("ASYNC_API_MAX_SLEEP_TIME", "10", float)
