@@ -11,6 +11,10 @@ from contextlib import ExitStack
 from . import servers
 from .__main__ import up
 
+# The Django index's examples call this demo's aiohttp API on 127.0.0.1, an address its
+# requests views refuse unless it is named (django_async_views/async_api/outbound.py).
+DEMO_ENV = {"ASYNC_API_ALLOWED_TARGET_HOSTS": "127.0.0.1,localhost"}
+
 
 def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)  # unwinds the ExitStack below, which stops every server
@@ -38,7 +42,9 @@ def main() -> int:
                 print(f"skipping {command.name}: it needs {', '.join(missing)} (install with apt-get or brew)")
                 continue
             print(f"starting {command.name}: {command.documented}", flush=True)
-            server = stack.enter_context(servers.run(command, port=command.demo_port + offset, database_url=url))
+            server = stack.enter_context(
+                servers.run(command, port=command.demo_port + offset, database_url=url, env=DEMO_ENV)
+            )
             rows.append((command.name, f"{server.url}{command.ready_path}", command.documented))
         width = max(len(name) for name, _, _ in rows)
         print(f"\n{'app':<{width}}  {'url':<32} command")

@@ -58,6 +58,11 @@ def query(database_url: str, sql: str, *args: object) -> list[dict]:
     return rows
 
 
+def with_query(url: str, **params: str) -> str:
+    """A database URL with more query parameters (already percent-encoded), such as application_name."""
+    return url + ("&" if "?" in url else "?") + "&".join(f"{key}={value}" for key, value in params.items())
+
+
 def expect_continue_upload(port: int, content_length: int) -> tuple[bytes, bytes]:
     """Announce a JSON POST /product of content_length bytes with Expect: 100-continue and send no body.
 

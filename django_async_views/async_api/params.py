@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 from products_db.rules import InvalidInput
 
+from .outbound import TargetPolicy
+
 _INTEGER = re.compile(r"[0-9]{1,9}")
 _NUMBER = re.compile(r"[0-9]{1,9}(\.[0-9]{1,6})?")
 MAX_URL_LENGTH = 2048
@@ -29,7 +31,7 @@ class Limits:
     # gunicorn's sync worker is killed after 30 s of silence, so stay below that.
     max_total_sleep: float = 25.0
     request_timeout: float = 10.0
-    allowed_target_hosts: tuple[str, ...] = ()  # empty: any host
+    allowed_target_hosts: tuple[str, ...] = ()  # empty: any host with public addresses
 
     @classmethod
     def from_settings(cls) -> Limits:
@@ -43,6 +45,10 @@ class Limits:
             request_timeout=settings.ASYNC_API_REQUEST_TIMEOUT,
             allowed_target_hosts=tuple(settings.ASYNC_API_ALLOWED_TARGET_HOSTS),
         )
+
+    @property
+    def target_policy(self) -> TargetPolicy:
+        return TargetPolicy.of(self.allowed_target_hosts)
 
 
 @dataclass(frozen=True)
@@ -101,8 +107,8 @@ def parse_format(query: Mapping[str, str], accept_prefers_html: bool) -> str:
     return raw
 
 
-def parse_target_url(query: Mapping[str, str], allowed_hosts: tuple[str, ...]) -> str:
-    """An absolute http(s) URL with a host, on the allowed list when there is one."""
+def parse_target_url(query: Mapping[str, str], policy: TargetPolicy) -> str:
+    """An absolute http(s) URL with a host the policy does not refuse outright (outbound.py)."""
     raw = required(query, "url", "an absolute http:// or https:// URL")
     if len(raw) > MAX_URL_LENGTH:
         raise InvalidInput(f"url must be at most {MAX_URL_LENGTH} characters")
@@ -117,16 +123,14 @@ def parse_target_url(query: Mapping[str, str], allowed_hosts: tuple[str, ...]) -
         raise InvalidInput(f"url must name a host, got {raw!r}")
     if any(ch.isspace() or ord(ch) < 32 for ch in raw):
         raise InvalidInput("url must not contain spaces or control characters")
-    if allowed_hosts and parts.hostname.lower() not in allowed_hosts:
-        raise InvalidInput(
-            f"url host {parts.hostname!r} is not allowed here; allowed hosts: {', '.join(allowed_hosts)}"
-        )
+    if refusal := policy.refusal(parts.hostname):
+        raise InvalidInput(refusal)
     return raw
 
 
 def parse_batch(query: Mapping[str, str], limits: Limits) -> BatchParams:
     return BatchParams(
-        url=parse_target_url(query, limits.allowed_target_hosts),
+        url=parse_target_url(query, limits.target_policy),
         request_num=parse_int(query, "request_num", 1, limits.max_request_num),
     )
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from .loops import LoopInfo, running_loop_info
+from .outbound import PolicyResolver, TargetPolicy, failure_reason
 
 
 def since(origin: float) -> float:
@@ -62,30 +63,28 @@ class Batch:
 
 async def get_url_details(session: aiohttp.ClientSession, url: str, origin: float) -> Success:
     sent_ms = since(origin)
+    response = None  # set once the status line and headers have arrived
     try:
-        async with session.get(url) as response:
+        # allow_redirects=False: a redirect is an answer like any other, listed with its status.
+        # Following it would send the next request to a URL the visitor never had checked
+        # (a 302 to http://127.0.0.1:5432/ from an allowed host, say).
+        async with session.get(url, allow_redirects=False) as response:
             # Count the body as it streams in rather than holding it: a hundred copies
             # of a large page would otherwise sit in memory at once.
             body_length = 0
             async for chunk in response.content.iter_chunked(64 * 1024):
                 body_length += len(chunk)
     except Exception as error:
-        raise Failure(describe_failure(error, session.timeout.total), sent_ms, since(origin)) from error
+        reason = failure_reason(error, answered=response is not None, timeout=session.timeout.total)
+        raise Failure(reason, sent_ms, since(origin)) from error
     return Success(response.status, sent_ms, since(origin), body_length)
 
 
-def describe_failure(error: BaseException, timeout: float | None) -> str:
-    """One readable line per exception; some (a timeout) have an empty message."""
-    if isinstance(error, asyncio.TimeoutError):
-        return f"TimeoutError: no complete answer within {timeout:g} s"
-    message = str(error) or repr(error)
-    return f"{type(error).__name__}: {message}"
-
-
-async def make_requests(url: str, request_num: int, request_timeout: float) -> Batch:
+async def make_requests(url: str, request_num: int, request_timeout: float, policy: TargetPolicy) -> Batch:
     # One session, one connection pool for the whole batch. Its limit is the
-    # batch size, so all requests are in flight at once rather than queued.
-    connector = aiohttp.TCPConnector(limit=request_num)
+    # batch size, so all requests are in flight at once rather than queued. Its
+    # resolver connects only to addresses the policy allows (outbound.py).
+    connector = aiohttp.TCPConnector(limit=request_num, resolver=PolicyResolver(policy))
     client_timeout = aiohttp.ClientTimeout(total=request_timeout)
     origin = time.perf_counter()
     async with aiohttp.ClientSession(connector=connector, timeout=client_timeout) as session:

@@ -22,7 +22,8 @@ from .loops import running_loop_info
 from .params import Limits, parse_batch, parse_format, parse_sleeps
 from .requests_batch import Batch, make_requests
 
-# Any URL works; this one is the aiohttp API that `make demo` starts on port 8080.
+# The aiohttp API that `make demo` starts on port 8080; the demo names 127.0.0.1 in
+# ASYNC_API_ALLOWED_TARGET_HOSTS, since by default only public addresses may be called.
 EXAMPLE_URL = "http://127.0.0.1:8080/brands"
 
 
@@ -87,7 +88,7 @@ async def requests_view(request: HttpRequest) -> HttpResponse:
     Django gives it a fresh loop of its own, so it still sends its requests concurrently."""
     limits = Limits.from_settings()
     params = parse_batch(request.GET, limits)
-    batch = await make_requests(params.url, params.request_num, limits.request_timeout)
+    batch = await make_requests(params.url, params.request_num, limits.request_timeout, limits.target_policy)
     return batch_page(request, batch, "async view")
 
 
@@ -98,7 +99,7 @@ def requests_view_sync(request: HttpRequest) -> HttpResponse:
     coroutine is sent to the server's running loop; under WSGI a new loop is made for this call."""
     limits = Limits.from_settings()
     params = parse_batch(request.GET, limits)
-    batch = async_to_sync(make_requests)(params.url, params.request_num, limits.request_timeout)
+    batch = async_to_sync(make_requests)(params.url, params.request_num, limits.request_timeout, limits.target_policy)
     return batch_page(request, batch, "sync view + async_to_sync")
 
 

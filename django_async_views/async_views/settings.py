@@ -163,8 +163,9 @@ ASYNC_API_MAX_SLEEP_TIME = _positive("ASYNC_API_MAX_SLEEP_TIME", "10", float)
 ASYNC_API_MAX_TOTAL_SLEEP = _positive("ASYNC_API_MAX_TOTAL_SLEEP", "25", float)
 # Seconds each outgoing request of the requests views may take.
 ASYNC_API_REQUEST_TIMEOUT = _positive("ASYNC_API_REQUEST_TIMEOUT", "10", float)
-# The requests views fetch any URL they are given: on anything but your own
-# machine, name the hosts they may call (comma-separated). Empty means any host.
+# The requests views fetch the URL they are given. Empty: any host whose addresses are
+# public (never loopback, private, link-local, ...: async_api/outbound.py). Otherwise the
+# hosts they may call, comma-separated, whatever their addresses: 127.0.0.1 for the demo.
 ASYNC_API_ALLOWED_TARGET_HOSTS = [
     h.strip().lower() for h in os.environ.get("ASYNC_API_ALLOWED_TARGET_HOSTS", "").split(",") if h.strip()
 ]

@@ -8,7 +8,12 @@ from html.parser import HTMLParser
 # DEBUG stays off, as deployed, so Django needs a key: this one is only for tests.
 # Each outgoing request may take 1 s, so the timeout test is quick.
 SERVER_ENV = {"SECRET_KEY": "test-only-secret-key-for-the-async-views-tests-0123456789"}
-TEST_ENV = {**SERVER_ENV, "ASYNC_API_REQUEST_TIMEOUT": "1"}
+DEFAULT_TARGETS_ENV = {**SERVER_ENV, "ASYNC_API_REQUEST_TIMEOUT": "1"}
+# By default the requests views call public addresses only; the tests' targets listen on 127.0.0.1.
+TEST_ENV = {**DEFAULT_TARGETS_ENV, "ASYNC_API_ALLOWED_TARGET_HOSTS": "127.0.0.1"}
+# What every failure before an HTTP answer reads (async_api/outbound.py), and a refusal by the address policy.
+NO_ANSWER = "ConnectionError: no HTTP answer (could not connect, or the answer was not HTTP)"
+REFUSED = "RefusedByPolicy: not a public address (ASYNC_API_ALLOWED_TARGET_HOSTS opens a host)"
 VIEWS_SERVERS = ["django-asgi", "django-wsgi"]
 
 

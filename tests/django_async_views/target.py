@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,20 +16,20 @@ from products_db.embedded import free_port
 
 
 class Target:
-    """GET /?delay=S&status=N&size=B&fail_every=K&key=X
+    """GET /?delay=S&status=N&size=B&fail_every=K&key=X&location=U
 
-    Waits S seconds, then answers status N with a body of B bytes. With fail_every=K
-    every K-th request of the same key is cut off in the middle of its body, so one
-    batch can hold both successes and failures.
+    Waits S seconds, then answers status N with a body of B bytes (and a Location header
+    U when given, for a redirect). With fail_every=K every K-th request of the same key is
+    cut off in the middle of its body, so one batch can hold both successes and failures.
     """
 
     def __init__(self) -> None:
         self.port = free_port()
         self.seen: collections.Counter[str] = collections.Counter()
 
-    def url(self, **params: object) -> str:
+    def url(self, host: str = "127.0.0.1", **params: object) -> str:
         query = f"?{urlencode(params)}" if params else ""
-        return f"http://127.0.0.1:{self.port}/{query}"
+        return f"http://{host}:{self.port}/{query}"
 
     async def answer(self, request: web.Request) -> web.StreamResponse:
         query = request.query
@@ -46,7 +47,10 @@ class Target:
             assert request.transport is not None
             request.transport.close()
             return response
-        return web.Response(status=int(query.get("status", "200")), body=b"x" * int(query.get("size", "10")))
+        headers = {"Location": query["location"]} if "location" in query else None
+        return web.Response(
+            status=int(query.get("status", "200")), body=b"x" * int(query.get("size", "10")), headers=headers
+        )
 
     async def serve(self, started: threading.Event, stop: asyncio.Event) -> None:
         app = web.Application()
@@ -85,3 +89,35 @@ def running_target() -> Iterator[Target]:
 def closed_port_url() -> str:
     """A loopback port nothing listens on: connecting to it is refused at once."""
     return f"http://127.0.0.1:{free_port()}/"
+
+
+@contextmanager
+def not_http_port(greeting: bytes) -> Iterator[int]:
+    """A loopback port that is open but does not speak HTTP, as a database or an SSH server: each connection
+    gets `greeting`, what the client sends is read for a moment, and the connection is closed."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.settimeout(0.5)
+                try:
+                    connection.sendall(greeting)
+                    connection.recv(65536)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, name="not-http", daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(10)
+        listener.close()

@@ -15,7 +15,7 @@ from products_db import servers
 from products_db.config import ConfigError, connect_params
 from products_db.schema import prepare
 from products_db.throwaway import throwaway_server
-from tests.conftest import query
+from tests.conftest import query, with_query
 
 # One documented command per app: asyncpg (aiohttp, Starlette), psycopg2 (Flask), Django's backend.
 APPS = ["aiohttp", "flask", "starlette", "django-asgi"]
@@ -63,10 +63,6 @@ def test_a_url_libpq_cannot_read_is_a_one_line_config_error(url: str, reason: st
         connect_params(url)
     assert reason in str(raised.value)
     assert "hunter2" not in str(raised.value) and "\n" not in str(raised.value)
-
-
-def with_query(url: str, **params: str) -> str:
-    return url + ("&" if "?" in url else "?") + "&".join(f"{key}={value}" for key, value in params.items())
 
 
 def connections_while_serving(server: servers.RunningServer, database_url: str, name: str) -> list[dict]:

@@ -72,6 +72,11 @@ def test_demo_runs_every_documented_server(database_url: str) -> None:
             ports.add(port)
             assert httpx.get(url, timeout=30).status_code == 200, name
         assert len(ports) == len(table)  # distinct ports
+        # The Django index's examples call the demo's aiohttp API on 127.0.0.1, which the demo allows.
+        batch = httpx.get(
+            f"{table['django-asgi']}requests/", params={"url": table["aiohttp"], "request_num": 2}, timeout=60
+        )
+        assert batch.status_code == 200 and 'id="no-failures"' in batch.text, batch.text
     finally:
         demo.send_signal(signal.SIGTERM)
         code = demo.wait(timeout=120)
