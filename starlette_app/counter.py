@@ -34,6 +34,7 @@ class CounterSettings:
     heartbeat: float = 1.0  # COUNTER_HEARTBEAT: seconds between a worker's liveness updates
     expiry: float = 5.0  # COUNTER_EXPIRY: a worker silent this long no longer counts
     send_timeout: float = 1.0  # COUNTER_SEND_TIMEOUT: a client that takes longer to accept a send is dropped
+    retry_max: float = 2.0  # COUNTER_RETRY_MAX: longest wait between two attempts to reach the database
 
     @classmethod
     def from_env(cls) -> CounterSettings:
@@ -45,11 +46,14 @@ class CounterSettings:
             heartbeat=float(os.environ.get("COUNTER_HEARTBEAT", cls.heartbeat)),
             expiry=float(os.environ.get("COUNTER_EXPIRY", cls.expiry)),
             send_timeout=float(os.environ.get("COUNTER_SEND_TIMEOUT", cls.send_timeout)),
+            retry_max=float(os.environ.get("COUNTER_RETRY_MAX", cls.retry_max)),
         )
         if not 0 < settings.heartbeat < settings.expiry:
             raise ValueError("COUNTER_HEARTBEAT must be positive and shorter than COUNTER_EXPIRY")
         if settings.send_timeout <= 0:
             raise ValueError("COUNTER_SEND_TIMEOUT must be positive")
+        if settings.retry_max <= 0:
+            raise ValueError("COUNTER_RETRY_MAX must be positive")
         return settings
 
 
@@ -64,7 +68,9 @@ async def open_counter(settings: CounterSettings, pool: asyncpg.Pool, database_u
     sender.add_done_callback(log_crash)
     try:
         if settings.mode == "postgres":
-            async with shared_count(clients, pool, database_url, settings.heartbeat, settings.expiry):
+            async with shared_count(
+                clients, pool, database_url, settings.heartbeat, settings.expiry, settings.retry_max
+            ):
                 yield clients
         else:
             yield clients

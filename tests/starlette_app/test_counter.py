@@ -209,6 +209,7 @@ async def test_hanging_and_failing_sends_are_bounded_and_dropped() -> None:
         ({"COUNTER_MODE": "redis"}, "COUNTER_MODE"),
         ({"COUNTER_HEARTBEAT": "5", "COUNTER_EXPIRY": "2"}, "COUNTER_HEARTBEAT"),
         ({"COUNTER_SEND_TIMEOUT": "0"}, "COUNTER_SEND_TIMEOUT"),
+        ({"COUNTER_RETRY_MAX": "0"}, "COUNTER_RETRY_MAX"),
     ],
 )
 def test_bad_counter_settings_are_refused(monkeypatch, env: dict[str, str], message: str) -> None:
@@ -219,6 +220,7 @@ def test_bad_counter_settings_are_refused(monkeypatch, env: dict[str, str], mess
 
 
 def test_counter_settings_defaults(monkeypatch) -> None:
-    for key in ("COUNTER_MODE", "COUNTER_HEARTBEAT", "COUNTER_EXPIRY", "COUNTER_SEND_TIMEOUT"):
+    for key in ("COUNTER_MODE", "COUNTER_HEARTBEAT", "COUNTER_EXPIRY", "COUNTER_SEND_TIMEOUT", "COUNTER_RETRY_MAX"):
         monkeypatch.delenv(key, raising=False)
     assert CounterSettings.from_env() == CounterSettings("memory", 1.0, 5.0, 1.0)
+    assert CounterSettings.from_env().retry_max == 2.0
