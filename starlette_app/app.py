@@ -16,6 +16,7 @@ from products_db.pool import create_pool
 
 from .counter import CounterSettings, open_counter
 from .counter_broadcast import Clients
+from .counter_guard import WebSocketGuard
 from .errors import UnexpectedErrors, exception_handlers
 from .limits import BodySizeLimit
 from .routes import routes
@@ -27,6 +28,7 @@ class State(TypedDict):
 
     pool: asyncpg.Pool
     counter: Clients  # the /counter WebSocket clients of this process (counter.py)
+    counter_guard: WebSocketGuard  # which pages may open /counter, how big a message may be (counter_guard.py)
 
 
 def create_app(settings: Settings | None = None, counter_settings: CounterSettings | None = None) -> Starlette:
@@ -43,7 +45,7 @@ def create_app(settings: Settings | None = None, counter_settings: CounterSettin
         pool = await create_pool(settings)
         # The counter's tasks (and, with COUNTER_MODE=postgres, its LISTEN connection) live as long.
         async with pool, open_counter(counter_settings, pool, settings.database_url) as counter:
-            yield {"pool": pool, "counter": counter}
+            yield {"pool": pool, "counter": counter, "counter_guard": counter_settings.guard}
 
     app = Starlette(
         routes=routes,

@@ -18,6 +18,7 @@ from starlette.responses import FileResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .counter_broadcast import Clients, log_crash
+from .counter_guard import WebSocketGuard, parse_origins
 from .counter_shared import shared_count
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -34,6 +35,9 @@ class CounterSettings:
     heartbeat: float = 1.0  # COUNTER_HEARTBEAT: seconds between a worker's liveness updates
     expiry: float = 5.0  # COUNTER_EXPIRY: a worker silent this long no longer counts
     send_timeout: float = 1.0  # COUNTER_SEND_TIMEOUT: a client that takes longer to accept a send is dropped
+    retry_max: float = 2.0  # COUNTER_RETRY_MAX: longest wait between two attempts to reach the database
+    max_message: int = 1024  # COUNTER_MAX_MESSAGE: bytes; a bigger message from a client closes it (1009)
+    allowed_origins: frozenset[str] = frozenset()  # COUNTER_ALLOWED_ORIGINS: other sites whose pages may connect
 
     @classmethod
     def from_env(cls) -> CounterSettings:
@@ -45,12 +49,23 @@ class CounterSettings:
             heartbeat=float(os.environ.get("COUNTER_HEARTBEAT", cls.heartbeat)),
             expiry=float(os.environ.get("COUNTER_EXPIRY", cls.expiry)),
             send_timeout=float(os.environ.get("COUNTER_SEND_TIMEOUT", cls.send_timeout)),
+            retry_max=float(os.environ.get("COUNTER_RETRY_MAX", cls.retry_max)),
+            max_message=int(os.environ.get("COUNTER_MAX_MESSAGE", cls.max_message)),
+            allowed_origins=parse_origins(os.environ.get("COUNTER_ALLOWED_ORIGINS", "")),
         )
         if not 0 < settings.heartbeat < settings.expiry:
             raise ValueError("COUNTER_HEARTBEAT must be positive and shorter than COUNTER_EXPIRY")
         if settings.send_timeout <= 0:
             raise ValueError("COUNTER_SEND_TIMEOUT must be positive")
+        if settings.retry_max <= 0:
+            raise ValueError("COUNTER_RETRY_MAX must be positive")
+        if settings.max_message < 0:
+            raise ValueError("COUNTER_MAX_MESSAGE must be zero or more")
         return settings
+
+    @property
+    def guard(self) -> WebSocketGuard:
+        return WebSocketGuard(self.allowed_origins, self.max_message)
 
 
 @asynccontextmanager
@@ -64,7 +79,9 @@ async def open_counter(settings: CounterSettings, pool: asyncpg.Pool, database_u
     sender.add_done_callback(log_crash)
     try:
         if settings.mode == "postgres":
-            async with shared_count(clients, pool, database_url, settings.heartbeat, settings.expiry):
+            async with shared_count(
+                clients, pool, database_url, settings.heartbeat, settings.expiry, settings.retry_max
+            ):
                 yield clients
         else:
             yield clients
@@ -82,6 +99,8 @@ class UserCounter(WebSocketEndpoint):
     encoding = None
 
     async def on_connect(self, websocket: WebSocket) -> None:
+        if not await websocket.state.counter_guard.admit(websocket):
+            return  # opened by another site's page: refused with 403 (counter_guard.py)
         await websocket.accept()
         try:
             await websocket.send_text(landed_on(websocket))  # past the book: which host and worker
@@ -90,7 +109,12 @@ class UserCounter(WebSocketEndpoint):
         websocket.state.counter.add(websocket)
 
     async def on_receive(self, websocket: WebSocket, data: Any) -> None:
-        pass
+        # What a client sends means nothing here, but a big message is not the page talking: that
+        # client leaves the count, then is closed with 1009 (counter_guard.py).
+        guard: WebSocketGuard = websocket.state.counter_guard
+        if guard.too_big(data):
+            websocket.state.counter.discard(websocket)
+            await guard.close_too_big(websocket)
 
     async def on_disconnect(self, websocket: WebSocket, close_code: int) -> None:
         websocket.state.counter.discard(websocket)

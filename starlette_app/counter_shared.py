@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,6 +14,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from products_db.config import unreachable_message
+from products_db.logs import one_line
 from products_db.pool import CONNECT_ERRORS, DatabaseUnavailable
 
 from .counter_broadcast import Clients, log_crash
@@ -57,44 +59,91 @@ DELETE_EXPIRED = "DELETE FROM counter_worker WHERE heartbeat < now() - make_inte
 DELETE_WORKER = "DELETE FROM counter_worker WHERE worker_id = $1"
 
 DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
+CONNECT_TIMEOUT = 10.0  # seconds for one attempt to open the LISTEN connection
+FIRST_RETRY = 0.1  # seconds before the first retry after a failure; it doubles up to COUNTER_RETRY_MAX
+
+
+class Backoff:
+    """How long to wait before the next attempt to reach the database: 0.1 s, doubling up to a cap.
+
+    Doubling spares a database that is struggling; the cap keeps the recovery quick once it is back;
+    the jitter (each wait is between half and all of the delay) keeps the workers of every host from
+    reconnecting in the same instant when Postgres comes back.
+    """
+
+    def __init__(self, cap: float) -> None:
+        self.cap = cap
+        self.delay = FIRST_RETRY
+        self.failures = 0  # consecutive; 0 means the last attempt worked
+
+    def reset(self) -> None:
+        self.delay = FIRST_RETRY
+        self.failures = 0
+
+    async def wait(self) -> None:
+        self.failures += 1
+        delay = min(self.delay, self.cap)
+        self.delay = delay * 2
+        await asyncio.sleep(delay * (0.5 + random.random() / 2))
 
 
 class SharedCount:
     """This worker's part of the shared count: its row, its listener, and the tasks that keep them current.
 
-    Three loops, each woken by an event so bursts coalesce into one query:
+    Four loops; the first three are woken by an event, so bursts coalesce into one query:
     - write: the local clients changed -> upsert this worker's row and NOTIFY, in one transaction;
     - read: a NOTIFY arrived (or a heartbeat passed) -> sum the fresh rows and publish the total;
     - heartbeat: refresh this worker's heartbeat, delete expired rows, and re-read the total, which
-      is also the safety net for a lost notification or a dead listener connection.
+      is also the safety net for a lost notification;
+    - listen: keep the LISTEN connection open, and open it again when it is lost (Postgres restarted,
+      the network dropped it), so that updates cross workers in milliseconds again, not at heartbeats.
+    While the database cannot be reached, the clients are still told a number: the last total read,
+    corrected by this worker's own connects and disconnects since (publish_estimate).
     """
 
-    def __init__(self, clients: Clients, pool: asyncpg.Pool, heartbeat: float, expiry: float) -> None:
+    def __init__(
+        self, clients: Clients, pool: asyncpg.Pool, database_url: str, heartbeat: float, expiry: float, retry_max: float
+    ) -> None:
         self.clients = clients
         self.pool = pool
+        self.database_url = database_url
         self.heartbeat = heartbeat
         self.expiry = expiry
+        self.retry_max = retry_max
         self.worker_id = uuid.uuid4()
         self.host = socket.gethostname()
         self.pid = os.getpid()
         self.local_changed = asyncio.Event()
         self.total_changed = asyncio.Event()
+        self.written = 0  # this worker's count as its row last stored it
+        self.others = 0  # the other workers' clients, as of the last total read
         clients.on_change = self.local_changed.set
 
     def on_notify(self, connection: object, pid: int, channel: str, payload: str) -> None:
         self.total_changed.set()
 
     async def write_row(self) -> None:
+        count = self.clients.count
         async with self.pool.acquire() as connection, connection.transaction():
-            await connection.execute(UPSERT_WORKER, self.worker_id, self.host, self.pid, self.clients.count)
+            await connection.execute(UPSERT_WORKER, self.worker_id, self.host, self.pid, count)
             await connection.execute(NOTIFY)
+        self.written = count
 
     async def write_loop(self) -> None:
         await self._forever(self.local_changed, self.write_row)
 
     async def read_total(self) -> None:
         total = await self.pool.fetchval(TOTAL, self.expiry)
+        self.others = max(total - self.written, 0)
         self.clients.publish(str(total))
+
+    def publish_estimate(self) -> None:
+        """The database cannot be asked: tell the clients the others' last known count plus our own.
+
+        A client that connects during an outage gets a number at once (not nothing until the
+        database is back), and this worker's own connects and disconnects still move it.
+        """
+        self.clients.publish(str(self.others + self.clients.count))
 
     async def read_loop(self) -> None:
         await self._forever(self.total_changed, self.read_total)
@@ -114,17 +163,82 @@ class SharedCount:
                 logger.warning("counter heartbeat failed, retrying: %s", error)
             self.total_changed.set()
 
+    async def listen_loop(self, connection: asyncpg.Connection | None) -> None:
+        """LISTEN on `connection` until it is lost, then connect again (with backoff) and LISTEN again."""
+        backoff = Backoff(self.retry_max)
+        while True:
+            if connection is None:
+                try:
+                    connection = await asyncpg.connect(self.database_url, timeout=CONNECT_TIMEOUT)
+                except CONNECT_ERRORS as error:
+                    if not backoff.failures:
+                        logger.warning("counter LISTEN connection: cannot connect, retrying: %s", one_line(error))
+                    await backoff.wait()
+                    continue
+            try:
+                await self._listen_until_lost(connection, backoff)
+            except DATABASE_ERRORS as error:
+                logger.warning("counter LISTEN connection lost, reconnecting: %s", one_line(error))
+            except asyncio.CancelledError:  # the app is stopping: say goodbye to Postgres
+                await close_quietly(connection)
+                raise
+            connection.terminate()  # dead or silent: nothing to wait for
+            connection = None
+            # Not right away: Postgres may still be shutting down, and refuses connections for a moment.
+            await backoff.wait()
+
+    async def _listen_until_lost(self, connection: asyncpg.Connection, backoff: Backoff) -> None:
+        lost = asyncio.Event()
+        # Called by asyncpg as soon as the socket closes: Postgres restarting or killed, a proxy
+        # dropping the connection. The notifications would stop silently; this says so at once.
+        connection.add_termination_listener(lambda _: lost.set())
+        await connection.add_listener(CHANNEL, self.on_notify)
+        if backoff.failures:  # listening again after a loss
+            logger.info("counter LISTEN connection open again after %d attempt(s)", backoff.failures)
+            # Whatever was notified while nobody listened is lost, and this worker's row may have
+            # expired meanwhile: write it again now rather than at the next heartbeat.
+            self.local_changed.set()
+        backoff.reset()
+        self.total_changed.set()  # and read the total now
+        while not lost.is_set():
+            try:
+                async with asyncio.timeout(self.heartbeat):
+                    await lost.wait()
+            except TimeoutError:
+                # A connection can also die silently (a network cut sends nothing): ask it, every
+                # heartbeat, for an answer; no answer within the expiry counts as lost.
+                await connection.fetchval("SELECT 1", timeout=self.expiry)
+        raise ConnectionResetError("the server closed the connection")
+
     async def _forever(self, event: asyncio.Event, action: Callable[[], Awaitable[None]]) -> None:
+        backoff = Backoff(self.retry_max)
         while True:
             await event.wait()
             event.clear()
             try:
-                await action()
+                # Bounded: a database that does not answer (a network cut) must not leave
+                # the clients waiting on it; after the expiry this worker's row is stale anyway.
+                async with asyncio.timeout(self.expiry):
+                    await action()
             except DATABASE_ERRORS as error:
-                # Keep serving: the database may be restarting. Try again after a heartbeat.
-                logger.warning("counter %s failed, retrying: %s", action.__name__, error)
-                await asyncio.sleep(self.heartbeat)
+                # Keep serving: the database may be restarting. Tell the clients the best
+                # number we have, and try again soon (the listener also wakes us once it is back).
+                if not backoff.failures:
+                    logger.warning("counter %s failed, retrying: %s", action.__name__, one_line(error))
+                self.publish_estimate()
+                await backoff.wait()
                 event.set()
+            else:
+                if backoff.failures:
+                    logger.info("counter %s works again after %d failure(s)", action.__name__, backoff.failures)
+                backoff.reset()
+
+
+async def close_quietly(connection: asyncpg.Connection) -> None:
+    try:
+        await connection.close(timeout=5)
+    except DATABASE_ERRORS:
+        pass  # asyncpg has aborted it: closed either way
 
 
 async def create_table(pool: asyncpg.Pool) -> None:
@@ -135,36 +249,33 @@ async def create_table(pool: asyncpg.Pool) -> None:
 
 @asynccontextmanager
 async def shared_count(
-    clients: Clients, pool: asyncpg.Pool, database_url: str, heartbeat: float, expiry: float
+    clients: Clients, pool: asyncpg.Pool, database_url: str, heartbeat: float, expiry: float, retry_max: float
 ) -> AsyncIterator[SharedCount]:
     """Run this worker's part of the shared count for as long as the app runs; leave cleanly at the end."""
-    shared = SharedCount(clients, pool, heartbeat, expiry)
+    shared = SharedCount(clients, pool, database_url, heartbeat, expiry, retry_max)
     await create_table(pool)
     await shared.write_row()
     # LISTEN needs a connection of its own for the app's whole life: a pooled connection
-    # goes back to the pool, and its notifications with it.
+    # goes back to the pool, and its notifications with it. The first one is opened here, so
+    # that a database that is down stops the start-up with one line; listen_loop owns it after.
     try:
-        listener = await asyncpg.connect(database_url, timeout=10)
+        listener = await asyncpg.connect(database_url, timeout=CONNECT_TIMEOUT)
     except CONNECT_ERRORS as error:
         raise DatabaseUnavailable(unreachable_message(database_url, error)) from None
+    loops = (shared.write_loop, shared.read_loop, shared.heartbeat_loop, lambda: shared.listen_loop(listener))
+    tasks = [asyncio.create_task(loop()) for loop in loops]
+    for task in tasks:
+        task.add_done_callback(log_crash)
     try:
-        await listener.add_listener(CHANNEL, shared.on_notify)
-        shared.total_changed.set()  # read the total once at start
-        tasks = [asyncio.create_task(loop()) for loop in (shared.write_loop, shared.read_loop, shared.heartbeat_loop)]
-        for task in tasks:
-            task.add_done_callback(log_crash)
-        try:
-            yield shared
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            # Leave at once rather than after the expiry: the other workers re-read right away.
-            try:
-                async with asyncio.timeout(5), pool.acquire() as connection, connection.transaction():
-                    await connection.execute(DELETE_WORKER, shared.worker_id)
-                    await connection.execute(NOTIFY)
-            except DATABASE_ERRORS as error:
-                logger.warning("could not remove this worker's counter row (it will expire): %s", error)
+        yield shared
     finally:
-        await listener.close(timeout=5)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        # Leave at once rather than after the expiry: the other workers re-read right away.
+        try:
+            async with asyncio.timeout(5), pool.acquire() as connection, connection.transaction():
+                await connection.execute(DELETE_WORKER, shared.worker_id)
+                await connection.execute(NOTIFY)
+        except DATABASE_ERRORS as error:
+            logger.warning("could not remove this worker's counter row (it will expire): %s", error)

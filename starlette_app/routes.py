@@ -1,9 +1,14 @@
 """Every route of the Starlette app in one list."""
 
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from . import counter, rest
+from .page_headers import SecurityHeaders
+
+# The page and its files tell the browser what it may run, load and frame (page_headers.py).
+PAGE_HEADERS = [Middleware(SecurityHeaders)]
 
 routes: list[BaseRoute] = [
     # The REST API (listing 9.8 and the aiohttp API's product endpoints). A GET
@@ -16,6 +21,6 @@ routes: list[BaseRoute] = [
     Route("/readyz", rest.readyz, methods=["GET"]),
     # The WebSocket user counter (listing 9.9) and its page (listing 9.10).
     WebSocketRoute("/counter", counter.UserCounter),
-    Route("/", counter.counter_page, methods=["GET"]),
-    Mount("/static", StaticFiles(directory=counter.STATIC_DIR), name="static"),
+    Route("/", counter.counter_page, methods=["GET"], middleware=PAGE_HEADERS),
+    Mount("/static", StaticFiles(directory=counter.STATIC_DIR), name="static", middleware=PAGE_HEADERS),
 ]

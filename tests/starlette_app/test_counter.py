@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import weakref
 from collections.abc import Iterator
@@ -11,10 +12,13 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Origin
 
 from products_db.servers import RunningServer
 from starlette_app.counter import CounterSettings
 from starlette_app.counter_broadcast import Clients
+from starlette_app.page_headers import security_headers
 
 CONVERGE_TIMEOUT = 10.0
 
@@ -141,6 +145,108 @@ async def test_a_client_that_never_reads_does_not_hold_up_the_others(counter_ser
         await ws.close()
 
 
+def test_page_and_static_files_send_security_headers(counter_server: RunningServer) -> None:
+    host = f"127.0.0.1:{counter_server.port}"
+    for path in ("/", "/static/counter.js", "/static/counter.css"):
+        response = httpx.get(counter_server.url + path, timeout=10)
+        assert response.status_code == 200, path
+        policy = {
+            directive.split()[0]: directive.split()[1:]
+            for directive in response.headers["content-security-policy"].split("; ")
+        }
+        assert policy["default-src"] == ["'none'"], path
+        # Scripts and styles only from the site's own files: nothing inline, nothing from elsewhere.
+        assert policy["script-src"] == policy["style-src"] == ["'self'"], path
+        # The page may open its own WebSocket, and nothing else (named too for browsers where 'self' has no ws:).
+        assert policy["connect-src"] == ["'self'", f"ws://{host}", f"wss://{host}"], path
+        assert policy["frame-ancestors"] == ["'none'"], path
+        assert response.headers["x-frame-options"] == "DENY", path
+        assert response.headers["x-content-type-options"] == "nosniff", path
+        assert response.headers["referrer-policy"] == "no-referrer", path
+    assert (
+        httpx.get(counter_server.url + "/static/counter.css", timeout=10).headers["content-type"].startswith("text/css")
+    )
+    # The page itself has nothing that policy would block: no inline script, style or event handler.
+    page = httpx.get(counter_server.url + "/", timeout=10).text
+    assert re.findall(r"<script\b[^>]*>", page) == ['<script src="/static/counter.js" defer>']
+    assert "<style" not in page and not re.search(r"\s(style|on[a-z]+)=", page)
+
+
+def test_a_host_header_cannot_write_the_policy() -> None:
+    assert (
+        "ws://example.com:8443 wss://example.com:8443;"
+        in security_headers("example.com:8443")["Content-Security-Policy"]
+    )
+    assert "ws://[::1]:8000" in security_headers("[::1]:8000")["Content-Security-Policy"]
+    # A Host with a ';' or spaces would add directives of its own: then only 'self' is allowed.
+    for host in ("evil.example; script-src *", "a b", ""):
+        policy = security_headers(host)["Content-Security-Policy"]
+        assert "connect-src 'self';" in policy and "*" not in policy and "evil" not in policy
+
+
+async def refused(url: str, origin: str) -> tuple[int, str, dict]:
+    """The handshake's answer to a WebSocket opened with this Origin, which must be a refusal."""
+    with pytest.raises(InvalidStatus) as refusal:
+        await connect(url, origin=Origin(origin))
+    answer = refusal.value.response
+    return answer.status_code, answer.headers["content-type"], json.loads(answer.body or b"null")
+
+
+async def test_a_page_of_another_site_cannot_open_the_websocket(counter_server: RunningServer) -> None:
+    url = ws_url(counter_server)
+    watcher = await connect_counted(url, 1)  # no Origin: not a browser, accepted as before
+    for foreign in ("http://evil.example", "null", f"http://localhost:{counter_server.port}", "http://127.0.0.1:1"):
+        status, content_type, body = await refused(url, foreign)
+        assert (status, content_type) == (403, "application/json"), foreign
+        error = f"this WebSocket may only be opened by pages of 127.0.0.1:{counter_server.port}, not by {foreign}"
+        assert body == {"error": error}
+    # The counter's own page (the same scheme, host and port as the WebSocket) is let in.
+    page = await connect(url, origin=Origin(f"http://127.0.0.1:{counter_server.port}"))
+    assert json.loads(await page.recv())["worker"] == counter_server.process.pid
+    await wait_for_count(page, 2)
+    # The refused ones were never counted.
+    await wait_for_count(watcher, 2)
+    await assert_stays(watcher, 2)
+    await page.close()
+    await watcher.close()
+    assert "Exception" not in counter_server.log()
+
+
+async def test_allowed_origins_may_open_the_websocket(start_server) -> None:
+    env = {"COUNTER_ALLOWED_ORIGINS": "https://app.example, http://127.0.0.1:3000"}
+    with start_server("counter", env=env) as server:
+        url = ws_url(server)
+        for origin in ("https://app.example", "http://127.0.0.1:3000", f"http://127.0.0.1:{server.port}"):
+            ws = await connect(url, origin=Origin(origin))
+            await wait_for_count(ws, 1)
+            await ws.close()
+        assert (await refused(url, "http://app.example"))[0] == 403  # not https: another origin
+
+
+async def test_a_message_over_the_limit_closes_the_client_with_1009(counter_server: RunningServer) -> None:
+    limit = CounterSettings().max_message
+    url = ws_url(counter_server)
+    watcher = await connect_counted(url, 1)
+    talker = await connect_counted(url, 2)
+    await talker.send(b"x" * limit)  # up to the limit: ignored, like any message
+    await talker.send("é" * (limit // 2))  # counted in bytes: 2 per "é", so exactly the limit
+    await assert_stays(talker, 2)
+    for too_big in (b"x" * (limit + 1), "é" * (limit // 2 + 1), "x" * (4 * 1024 * 1024)):
+        await talker.send(too_big)
+        with pytest.raises(ConnectionClosed):
+            async with asyncio.timeout(CONVERGE_TIMEOUT):
+                while True:
+                    await talker.recv()
+        assert talker.close_code == 1009, (len(too_big), talker.close_code)
+        assert talker.close_reason == f"messages are limited to {limit} bytes"
+        await wait_for_count(watcher, 1)  # the closed client is out of the count
+        talker = await connect_counted(url, 2)
+        await wait_for_count(watcher, 2)
+    await talker.close()
+    await watcher.close()
+    assert "Exception" not in counter_server.log()
+
+
 async def test_binary_and_text_messages_from_clients_are_ignored(counter_server: RunningServer) -> None:
     url = ws_url(counter_server)
     ws = await connect_counted(url, 1)
@@ -209,6 +315,10 @@ async def test_hanging_and_failing_sends_are_bounded_and_dropped() -> None:
         ({"COUNTER_MODE": "redis"}, "COUNTER_MODE"),
         ({"COUNTER_HEARTBEAT": "5", "COUNTER_EXPIRY": "2"}, "COUNTER_HEARTBEAT"),
         ({"COUNTER_SEND_TIMEOUT": "0"}, "COUNTER_SEND_TIMEOUT"),
+        ({"COUNTER_RETRY_MAX": "0"}, "COUNTER_RETRY_MAX"),
+        ({"COUNTER_MAX_MESSAGE": "-1"}, "COUNTER_MAX_MESSAGE"),
+        ({"COUNTER_ALLOWED_ORIGINS": "app.example"}, "COUNTER_ALLOWED_ORIGINS"),
+        ({"COUNTER_ALLOWED_ORIGINS": "https://app.example/counter"}, "COUNTER_ALLOWED_ORIGINS"),
     ],
 )
 def test_bad_counter_settings_are_refused(monkeypatch, env: dict[str, str], message: str) -> None:
@@ -219,6 +329,20 @@ def test_bad_counter_settings_are_refused(monkeypatch, env: dict[str, str], mess
 
 
 def test_counter_settings_defaults(monkeypatch) -> None:
-    for key in ("COUNTER_MODE", "COUNTER_HEARTBEAT", "COUNTER_EXPIRY", "COUNTER_SEND_TIMEOUT"):
+    for key in (
+        "COUNTER_MODE",
+        "COUNTER_HEARTBEAT",
+        "COUNTER_EXPIRY",
+        "COUNTER_SEND_TIMEOUT",
+        "COUNTER_RETRY_MAX",
+        "COUNTER_MAX_MESSAGE",
+        "COUNTER_ALLOWED_ORIGINS",
+    ):
         monkeypatch.delenv(key, raising=False)
     assert CounterSettings.from_env() == CounterSettings("memory", 1.0, 5.0, 1.0)
+    assert CounterSettings.from_env() == CounterSettings("memory", 1.0, 5.0, 1.0, 2.0, 1024, frozenset())
+
+
+def test_allowed_origins_are_read_as_a_browser_sends_them(monkeypatch) -> None:
+    monkeypatch.setenv("COUNTER_ALLOWED_ORIGINS", "https://App.example/, http://127.0.0.1:3000")
+    assert CounterSettings.from_env().allowed_origins == {"https://app.example", "http://127.0.0.1:3000"}

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import pytest
 from playwright.async_api import Browser, Page, expect
 
@@ -86,3 +90,87 @@ async def test_page_shows_the_server_going_away_and_reconnects(browser: Browser,
     with start_server("counter", port=port):
         await show_count(page, 1)
     await context.close()
+
+
+# Records every Content-Security-Policy violation the page reports (an init script is not subject to the policy).
+RECORD_VIOLATIONS = """
+window.violations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+    window.violations.push(`${event.effectiveDirective} ${event.blockedURI}`);
+});
+"""
+# Opens a WebSocket and says whether it opened or failed (refused by the server, or blocked by the page's policy).
+TRY_WEBSOCKET = """(url) => new Promise((resolve) => {
+    const socket = new WebSocket(url);
+    socket.onopen = () => { socket.close(); resolve("opened"); };
+    socket.onerror = () => resolve("failed");
+})"""
+
+
+async def test_the_page_works_under_its_content_security_policy(browser: Browser, start_server) -> None:
+    with start_server("counter") as server:
+        context = await browser.new_context()
+        page = await context.new_page()
+        await page.add_init_script(RECORD_VIOLATIONS)
+        await page.goto(server.url + "/")
+        await show_count(page, 1)
+        await landed_on(page)
+        # The page's own script and styles are files of its site: the policy lets them in, silently.
+        assert await page.locator("#counter").evaluate("(e) => getComputedStyle(e).fontWeight") == "700"
+        assert await page.evaluate("window.violations") == []
+        # What an attacker would inject does not run: an inline script, a WebSocket to another host.
+        await page.evaluate(
+            """() => {
+                const script = document.createElement("script");
+                script.textContent = "window.injected = true";
+                document.head.append(script);
+            }"""
+        )
+        assert await page.evaluate("window.injected") is None
+        elsewhere = f"ws://127.0.0.2:{server.port}/counter"
+        assert await page.evaluate(TRY_WEBSOCKET, elsewhere) == "failed"
+        violations = await page.evaluate("window.violations")
+        assert violations == ["script-src-elem inline", f"connect-src {elsewhere}"], violations
+        await show_count(page, 1)
+        await context.close()
+
+
+@asynccontextmanager
+async def another_site() -> AsyncIterator[str]:
+    """A page of another site on this machine (say a dev server on another port); yields its URL.
+
+    A real server on 127.0.0.1, not a page the browser makes up: Chromium refuses, by itself, any
+    connection from a page of a public site to a loopback address (Local Network Access), which
+    would hide what the counter itself does.
+    """
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        body = b"<!DOCTYPE html><title>another site</title><p>another site"
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    async with server:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+
+
+async def test_another_sites_page_cannot_open_the_counter_websocket(browser: Browser, start_server) -> None:
+    with start_server("counter") as server:
+        context = await browser.new_context()
+        own = await context.new_page()
+        await own.goto(server.url + "/")
+        await show_count(own, 1)
+        # The other site's page tries to read the count through the visitor's browser, which would
+        # send this site's cookies along: Cross-Site WebSocket Hijacking.
+        url = server.url.replace("http://", "ws://", 1) + "/counter"
+        async with another_site() as elsewhere:
+            evil = await context.new_page()
+            await evil.goto(elsewhere)
+            assert await evil.evaluate(TRY_WEBSOCKET, url) == "failed"
+        assert '"WebSocket /counter" 403' in server.log()  # refused at the handshake
+        # The visitor's own tab was never joined by the other site's socket; its page may open one.
+        await show_count(own, 1)
+        assert await own.evaluate(TRY_WEBSOCKET, url) == "opened"
+        await context.close()
