@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from products_db.rules import MAX_BODY_BYTES, MAX_NAME_LENGTH
+from products_db.rules import MAX_BODY_BYTES, MAX_INTEGER_DIGITS, MAX_NAME_LENGTH
 from tests.conftest import query
 
 JSON = "application/json"
@@ -179,6 +179,8 @@ BAD_BODIES: list[tuple[str, object]] = [
     ("name as object", {"product_name": {"a": 1}, "brand_id": 1}),
     ("empty name", {"product_name": "", "brand_id": 1}),
     ("blank name", {"product_name": " \t\n ", "brand_id": 1}),
+    ("zero-width name", {"product_name": "\u200b\u200c\u200d\u2060\ufeff", "brand_id": 1}),
+    ("invisible name", {"product_name": "\u200b \u00a0\u3000\u180e\u2062\u3164\U000e0041", "brand_id": 1}),
     ("overlong name", {"product_name": "x" * (MAX_NAME_LENGTH + 1), "brand_id": 1}),
     ("NUL in name", {"product_name": "a\x00b", "brand_id": 1}),
     ("unknown brand", {"product_name": "x", "brand_id": 999999}),
@@ -206,6 +208,12 @@ RAW_BAD_BODIES: list[tuple[str, bytes]] = [
     ("invalid UTF-8", b'{"product_name": "\xff\xfe", "brand_id": 1}'),
     ("lone surrogate", b'{"product_name": "\\ud800", "brand_id": 1}'),
     ("deep nesting", b"[" * 100_000 + b"]" * 100_000),
+    ("deep object nesting", b'{"a": ' * 100_000 + b"1" + b"}" * 100_000),
+    ("5000-digit brand", b'{"product_name": "x", "brand_id": 1' + b"0" * 5000 + b"}"),
+    ("5000-digit negative brand", b'{"product_name": "x", "brand_id": -1' + b"0" * 5000 + b"}"),
+    ("5000-digit name field", b'{"product_name": 9' + b"9" * 5000 + b', "brand_id": 1}'),
+    ("huge float brand", b'{"product_name": "x", "brand_id": 1e999999}'),
+    ("5000-digit float brand", b'{"product_name": "x", "brand_id": 1.' + b"0" * 5000 + b"1}"),
     ("NaN brand", b'{"product_name": "x", "brand_id": NaN}'),
 ]
 
@@ -242,3 +250,28 @@ def test_body_over_the_limit_is_413(api: httpx.Client, database_url: str) -> Non
     assert product_count(database_url) == before
     # The server is still healthy afterwards.
     assert api.get("/brands").status_code == 200
+
+
+@pytest.mark.parametrize("sign", ["", "-"])
+def test_a_long_integer_is_one_400_message_everywhere(api: httpx.Client, sign: str) -> None:
+    # Python refuses to convert more than 4300 digits (ValueError inside json.loads):
+    # the shared rules refuse past MAX_INTEGER_DIGITS first, with one message.
+    body = f'{{"product_name": "x", "brand_id": {sign}1{"0" * 5000}}}'
+    error = assert_json_error(api.post("/product", content=body, headers={"Content-Type": JSON}), 400)
+    assert error == f"request body has an integer of more than {MAX_INTEGER_DIGITS} digits"
+    at_the_bound = f'{{"product_name": "x", "brand_id": {sign}1{"0" * (MAX_INTEGER_DIGITS - 1)}}}'
+    error = assert_json_error(api.post("/product", content=at_the_bound, headers={"Content-Type": JSON}), 400)
+    assert error.startswith("brand ") and error.endswith(" does not exist")
+
+
+@pytest.mark.parametrize("name", ["\u200b", "\ufeff\u2060", " \u200d "], ids=["ZWSP", "BOM+WJ", "ZWJ+spaces"])
+def test_invisible_names_are_blank(api: httpx.Client, name: str) -> None:
+    error = assert_json_error(create(api, {"product_name": name, "brand_id": 1}), 400)
+    assert "blank" in error
+
+
+def test_names_with_an_invisible_character_and_a_visible_one_are_kept(api: httpx.Client) -> None:
+    name = "tea\u200bpot \u2060\ufeff"
+    response = create(api, {"product_name": name, "brand_id": 1})
+    assert response.status_code == 201, response.text
+    assert api.get(response.headers["location"]).json()["product_name"] == name
