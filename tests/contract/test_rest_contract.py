@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -275,3 +276,40 @@ def test_names_with_an_invisible_character_and_a_visible_one_are_kept(api: httpx
     response = create(api, {"product_name": name, "brand_id": 1})
     assert response.status_code == 201, response.text
     assert api.get(response.headers["location"]).json()["product_name"] == name
+
+
+# --- chunked bodies ----------------------------------------------------------------------
+
+VALID_BODY = b'{"product_name": "chunked", "brand_id": 1}'
+
+
+def chunked(body: bytes, size: int = 65536) -> Iterator[bytes]:
+    """A generator: the client sends it with Transfer-Encoding: chunked and no Content-Length."""
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # Valid JSON, then spaces (JSON whitespace) to the limit, then garbage: a
+        # server that stops reading at the limit and parses what it has accepts it.
+        VALID_BODY + b" " * (MAX_BODY_BYTES - len(VALID_BODY)) + b"x",
+        VALID_BODY + b" " * (MAX_BODY_BYTES + 100_000) + b"garbage",
+    ],
+    ids=["one byte over", "100 kB over"],
+)
+def test_chunked_body_over_the_limit_is_413(api: httpx.Client, database_url: str, body: bytes) -> None:
+    before = product_count(database_url)
+    response = api.post("/product", content=chunked(body), headers={"Content-Type": JSON})
+    assert assert_json_error(response, 413) == f"request body is larger than {MAX_BODY_BYTES} bytes"
+    assert product_count(database_url) == before
+    assert api.get("/brands").status_code == 200
+
+
+@pytest.mark.parametrize("size", [len(VALID_BODY), 500_000, MAX_BODY_BYTES], ids=["small", "500 kB", "at the limit"])
+def test_chunked_body_within_the_limit_is_accepted(api: httpx.Client, size: int) -> None:
+    body = VALID_BODY + b" " * (size - len(VALID_BODY))
+    response = api.post("/product", content=chunked(body), headers={"Content-Type": JSON})
+    assert response.status_code == 201, response.text
+    assert response.json()["product_name"] == "chunked"
