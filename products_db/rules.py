@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from .config import ConfigError
 
 # Postgres INTEGER (SERIAL ids are INTEGER): anything outside it can never
 # match a row, and sending it would make the driver raise.
@@ -20,6 +23,10 @@ NEW_PRODUCT_FIELDS = ("product_name", "brand_id")
 # digits into an int takes time quadratic in their number (CPython refuses past
 # 4300 digits with a ValueError), and INTEGER has 10 digits anyway.
 MAX_INTEGER_DIGITS = 100
+# The bounds gunicorn puts on a request's header fields (limit_request_fields,
+# limit_request_field_size); uvicorn with httptools has none.
+MAX_REQUEST_HEADERS = 100
+MAX_HEADER_BYTES = 8190
 _INTEGER = re.compile(r"-?[0-9]{1,20}")
 
 
@@ -46,6 +53,12 @@ class PayloadTooLarge(InvalidInput):
 
     def __init__(self) -> None:
         super().__init__(f"request body is larger than {MAX_BODY_BYTES} bytes")
+
+
+class HeaderFieldsTooLarge(InvalidInput):
+    """Too many request header fields, or one too long (HTTP 431)."""
+
+    status = 431
 
 
 class ProductNotFound(LookupError):
@@ -99,6 +112,44 @@ def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
             except ValueError:
                 return None  # the server rejects a malformed length before an app sees it
     return None
+
+
+@dataclass(frozen=True)
+class HeaderLimits:
+    """MAX_REQUEST_HEADERS fields at most, each MAX_HEADER_BYTES at most (name, ": " and value)."""
+
+    max_fields: int = MAX_REQUEST_HEADERS
+    max_field_bytes: int = MAX_HEADER_BYTES
+
+    @classmethod
+    def from_env(cls) -> HeaderLimits:
+        return cls(
+            max_fields=_positive_int("MAX_REQUEST_HEADERS", cls.max_fields),
+            max_field_bytes=_positive_int("MAX_HEADER_BYTES", cls.max_field_bytes),
+        )
+
+    def check(self, headers: Iterable[tuple[bytes, bytes]]) -> None:
+        """Raise HeaderFieldsTooLarge for headers (an ASGI scope's) past either bound."""
+        count = 0
+        for name, value in headers:
+            count += 1
+            if count > self.max_fields:
+                raise HeaderFieldsTooLarge(f"request has more than {self.max_fields} header fields")
+            if len(name) + 2 + len(value) > self.max_field_bytes:
+                raise HeaderFieldsTooLarge(
+                    f"request header field {name[:50].decode('latin-1')!r} is longer than {self.max_field_bytes} bytes"
+                )
+
+
+def _positive_int(variable: str, default: int) -> int:
+    raw = os.environ.get(variable, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ConfigError(f"{variable} must be a positive integer, got {raw!r}")
+    return value
 
 
 def _bounded_int(digits: str) -> int:

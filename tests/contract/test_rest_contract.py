@@ -9,8 +9,14 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from products_db.rules import MAX_BODY_BYTES, MAX_INTEGER_DIGITS, MAX_NAME_LENGTH
-from tests.conftest import query
+from products_db.rules import (
+    MAX_BODY_BYTES,
+    MAX_HEADER_BYTES,
+    MAX_INTEGER_DIGITS,
+    MAX_NAME_LENGTH,
+    MAX_REQUEST_HEADERS,
+)
+from tests.conftest import query, raw_request
 
 JSON = "application/json"
 
@@ -313,3 +319,45 @@ def test_chunked_body_within_the_limit_is_accepted(api: httpx.Client, size: int)
     response = api.post("/product", content=chunked(body), headers={"Content-Type": JSON})
     assert response.status_code == 201, response.text
     assert response.json()["product_name"] == "chunked"
+
+
+# --- header limits -----------------------------------------------------------------------
+
+
+def post_with_headers(api: httpx.Client, headers: bytes) -> tuple[bytes, bytes]:
+    body = json.dumps({"product_name": "many headers", "brand_id": 1}).encode()
+    port = api.base_url.port
+    assert port is not None
+    return raw_request(
+        port,
+        b"POST /product HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        + b"Content-Length: %d\r\nConnection: close\r\n" % len(body)
+        + headers
+        + b"\r\n"
+        + body,
+    )
+
+
+HEADER_ATTACKS = {
+    "1000 headers": b"".join(b"X-Header-%d: v\r\n" % i for i in range(1000)),
+    "a 64 KB header": b"X-Big: " + b"a" * 65536 + b"\r\n",
+}
+
+
+@pytest.mark.parametrize("headers", HEADER_ATTACKS.values(), ids=HEADER_ATTACKS.keys())
+def test_oversize_headers_are_refused_and_never_processed(api: httpx.Client, database_url: str, headers: bytes) -> None:
+    # Every server bounds the header section: gunicorn (Flask) answers 431, aiohttp
+    # 400 (it allows 128 fields), the ASGI apps 431 from a middleware of their own.
+    before = product_count(database_url)
+    status, body = post_with_headers(api, headers)
+    assert status.split(b" ")[1] in (b"400", b"431"), status + body[:300]
+    assert product_count(database_url) == before
+    assert api.get("/brands").status_code == 200
+
+
+def test_headers_within_the_bounds_are_served(api: httpx.Client) -> None:
+    # Host, Content-Type, Content-Length, Connection and these: 100 fields, one of 8000 bytes.
+    headers = b"".join(b"X-Header-%d: v\r\n" % i for i in range(MAX_REQUEST_HEADERS - 5))
+    headers += b"X-Big: " + b"a" * (MAX_HEADER_BYTES - 200) + b"\r\n"
+    status, body = post_with_headers(api, headers)
+    assert status.startswith(b"HTTP/1.1 201"), status + body[:300]
