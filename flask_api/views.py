@@ -35,8 +35,8 @@ def get_product(product_id: str) -> Response:
 
 def create_product() -> Response:
     check_content_type(request.headers.get("Content-Type"))
-    # get_data() reads the whole body, blocking this worker meanwhile; past
-    # MAX_CONTENT_LENGTH Werkzeug stops reading and raises 413.
+    # get_data() reads the whole body, blocking this worker meanwhile, and stops
+    # one byte past the limit (factory.py); decode_json_body answers 413 then.
     body = decode_json_body(request.get_data(cache=False))
     product = db.create_product(database(), parse_new_product(body))
     return json_response(product, status=201, headers={"Location": f"/products/{product['product_id']}"})

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from .config import ConfigError
 
 # Postgres INTEGER (SERIAL ids are INTEGER): anything outside it can never
 # match a row, and sending it would make the driver raise.
 INT_MIN = -(2**31)
 INT_MAX = 2**31 - 1
 MAX_NAME_LENGTH = 200
+BLANK_NAME = "product_name must not be blank (only spaces or invisible characters)"
 MAX_BODY_BYTES = 1024 * 1024  # a product is a few hundred bytes; 1 MiB is plenty
 NEW_PRODUCT_FIELDS = ("product_name", "brand_id")
+# A JSON integer longer than this is refused before Python converts it: turning
+# digits into an int takes time quadratic in their number (CPython refuses past
+# 4300 digits with a ValueError), and INTEGER has 10 digits anyway.
+MAX_INTEGER_DIGITS = 100
+# The bounds gunicorn puts on a request's header fields (limit_request_fields,
+# limit_request_field_size); uvicorn with httptools has none.
+MAX_REQUEST_HEADERS = 100
+MAX_HEADER_BYTES = 8190
 _INTEGER = re.compile(r"-?[0-9]{1,20}")
 
 
@@ -40,6 +53,12 @@ class PayloadTooLarge(InvalidInput):
 
     def __init__(self) -> None:
         super().__init__(f"request body is larger than {MAX_BODY_BYTES} bytes")
+
+
+class HeaderFieldsTooLarge(InvalidInput):
+    """Too many request header fields, or one too long (HTTP 431)."""
+
+    status = 431
 
 
 class ProductNotFound(LookupError):
@@ -95,13 +114,58 @@ def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
     return None
 
 
+@dataclass(frozen=True)
+class HeaderLimits:
+    """MAX_REQUEST_HEADERS fields at most, each MAX_HEADER_BYTES at most (name, ": " and value)."""
+
+    max_fields: int = MAX_REQUEST_HEADERS
+    max_field_bytes: int = MAX_HEADER_BYTES
+
+    @classmethod
+    def from_env(cls) -> HeaderLimits:
+        return cls(
+            max_fields=_positive_int("MAX_REQUEST_HEADERS", cls.max_fields),
+            max_field_bytes=_positive_int("MAX_HEADER_BYTES", cls.max_field_bytes),
+        )
+
+    def check(self, headers: Iterable[tuple[bytes, bytes]]) -> None:
+        """Raise HeaderFieldsTooLarge for headers (an ASGI scope's) past either bound."""
+        count = 0
+        for name, value in headers:
+            count += 1
+            if count > self.max_fields:
+                raise HeaderFieldsTooLarge(f"request has more than {self.max_fields} header fields")
+            if len(name) + 2 + len(value) > self.max_field_bytes:
+                raise HeaderFieldsTooLarge(
+                    f"request header field {name[:50].decode('latin-1')!r} is longer than {self.max_field_bytes} bytes"
+                )
+
+
+def _positive_int(variable: str, default: int) -> int:
+    raw = os.environ.get(variable, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ConfigError(f"{variable} must be a positive integer, got {raw!r}")
+    return value
+
+
+def _bounded_int(digits: str) -> int:
+    """json.loads calls this for each integer literal, before any conversion."""
+    if len(digits.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise InvalidInput(f"request body has an integer of more than {MAX_INTEGER_DIGITS} digits")
+    return int(digits)
+
+
 def decode_json_body(raw: bytes) -> object:
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge()
     if not raw.strip():
         raise InvalidInput("request body is empty: send a JSON object")
     try:
-        return json.loads(raw.decode("utf-8"))
+        return json.loads(raw.decode("utf-8"), parse_int=_bounded_int)
     except UnicodeDecodeError:
         raise InvalidInput("request body is not valid UTF-8") from None
     except json.JSONDecodeError as error:
@@ -124,10 +188,12 @@ def parse_new_product(body: object) -> NewProduct:
     name = body["product_name"]
     if not isinstance(name, str):
         raise InvalidInput("product_name must be a string")
-    if not name.strip():
+    if not name:
         raise InvalidInput("product_name must not be empty")
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidInput(f"product_name must be at most {MAX_NAME_LENGTH} characters")
+    if is_blank(name):
+        raise InvalidInput(BLANK_NAME)
     if "\x00" in name:
         raise InvalidInput("product_name must not contain NUL characters")  # Postgres TEXT cannot hold them
     try:
@@ -142,3 +208,20 @@ def parse_new_product(body: object) -> NewProduct:
     if not INT_MIN <= brand_id <= INT_MAX:
         raise UnknownBrand(brand_id)
     return NewProduct(product_name=name, brand_id=brand_id)
+
+
+# Letters and marks that draw nothing: the Hangul fillers, the combining grapheme
+# joiner, the Braille blank and the variation selectors.
+_INVISIBLE = frozenset("\u034f\u115f\u1160\u2800\u3164\uffa0") | frozenset(
+    chr(c) for c in (*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0))
+)
+
+
+def is_blank(text: str) -> bool:
+    """True if no character of text shows: whitespace, controls (Cc), format characters (Cf).
+
+    str.strip() only removes whitespace: a zero-width space (U+200B), joiner (U+200D),
+    word joiner (U+2060) or byte order mark (U+FEFF) is a format character, and a
+    name made of them alone looks empty in every list that shows it.
+    """
+    return all(c.isspace() or c in _INVISIBLE or unicodedata.category(c) in ("Cc", "Cf") for c in text)

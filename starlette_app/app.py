@@ -13,11 +13,13 @@ from starlette.middleware import Middleware
 from products_db.config import Settings
 from products_db.logs import configure_logging
 from products_db.pool import create_pool
+from products_db.rules import HeaderLimits
 
 from .counter import CounterSettings, open_counter
 from .counter_broadcast import Clients
 from .counter_guard import WebSocketGuard
 from .errors import UnexpectedErrors, exception_handlers
+from .header_limits import HeaderLimit
 from .limits import BodySizeLimit
 from .routes import routes
 from .startup import OneLineStartupError
@@ -34,6 +36,7 @@ class State(TypedDict):
 def create_app(settings: Settings | None = None, counter_settings: CounterSettings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     counter_settings = counter_settings or CounterSettings.from_env()
+    header_limits = HeaderLimits.from_env()  # MAX_REQUEST_HEADERS, MAX_HEADER_BYTES
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -50,7 +53,12 @@ def create_app(settings: Settings | None = None, counter_settings: CounterSettin
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(UnexpectedErrors), Middleware(OneLineStartupError), Middleware(BodySizeLimit)],
+        middleware=[
+            Middleware(UnexpectedErrors),
+            Middleware(OneLineStartupError),
+            Middleware(HeaderLimit, limits=header_limits),
+            Middleware(BodySizeLimit),
+        ],
         exception_handlers=exception_handlers,
     )
     # Like aiohttp, '/brands/' is an unknown path (404), not a redirect to '/brands'.

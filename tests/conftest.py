@@ -86,6 +86,31 @@ def expect_continue_upload(port: int, content_length: int) -> tuple[bytes, bytes
     return head, body
 
 
+def raw_request(port: int, request: bytes) -> tuple[bytes, bytes]:
+    """Send request bytes as they are (httpx refuses some) and read until the server closes: (status line, body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        try:
+            sock.sendall(request)
+        except OSError:
+            pass  # the server may answer and close before it has read everything
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except ConnectionResetError:
+            pass
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head.split(b"\r\n", 1)[0], body
+
+
+def get_with_headers(port: int, count: int, size: int = 1) -> tuple[bytes, bytes]:
+    """GET /brands with `count` header fields in all (Host and Connection included), the last of `size` bytes."""
+    fields = [b"Host: 127.0.0.1", b"Connection: close"]
+    fields += [b"X-Header-%d: v" % i for i in range(count - 3)]
+    fields.append(b"X-Last: " + b"v" * max(1, size - len(b"X-Last: ")))
+    return raw_request(port, b"GET /brands HTTP/1.1\r\n" + b"".join(f + b"\r\n" for f in fields) + b"\r\n")
+
+
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """DATABASE_URL if set (schema and seed created if missing); else a throwaway embedded server."""

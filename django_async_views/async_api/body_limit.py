@@ -57,8 +57,14 @@ class BodySizeLimit:
 
 
 async def payload_too_large(send: Send) -> None:
-    # The same body Django's JsonResponse would write (rest_errors.json_error).
-    body = json.dumps({"error": PayloadTooLarge().message}).encode()
+    await send_json_error(send, 413, PayloadTooLarge().message)
+
+
+async def send_json_error(send: Send, status: int, message: str, close: bool = False) -> None:
+    """Answer without Django: the same body its JsonResponse would write (rest_errors.json_error)."""
+    body = json.dumps({"error": message}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    if close:
+        headers.append((b"connection", b"close"))  # the server reads no further request on this connection
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

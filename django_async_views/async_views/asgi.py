@@ -12,11 +12,13 @@ import os
 
 import django
 from async_api.body_limit import BodySizeLimit
+from async_api.header_limits import HeaderLimit
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from products_db.config import ConfigError
 from products_db.logs import startup_failed
+from products_db.rules import HeaderLimits
 
 from .reused_threads import ReusedThreadsASGIHandler
 
@@ -27,10 +29,12 @@ try:
     django.setup(set_prefix=False)
     # As many request threads as the pool has connections: each runs one request's queries.
     django_application = ReusedThreadsASGIHandler(threads=settings.DB_POOL_SIZE)
+    header_limits = HeaderLimits.from_env()  # MAX_REQUEST_HEADERS, MAX_HEADER_BYTES
 except (ImproperlyConfigured, ConfigError) as error:
     # No SECRET_KEY, a DATABASE_URL libpq cannot read: one line saying so, then
     # exit code 3, so gunicorn stops instead of booting worker after worker.
     startup_failed(logging.getLogger(__name__), error)
 
-# Refuse bodies over 1 MiB before Django reads them (see async_api/body_limit.py).
-application = BodySizeLimit(django_application)
+# Refuse too many or too long header fields (async_api/header_limits.py), then
+# bodies over 1 MiB before Django reads them (async_api/body_limit.py).
+application = HeaderLimit(BodySizeLimit(django_application), header_limits)

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from products_db.rules import MAX_BODY_BYTES, MAX_NAME_LENGTH
-from tests.conftest import query
+from products_db.rules import (
+    MAX_BODY_BYTES,
+    MAX_HEADER_BYTES,
+    MAX_INTEGER_DIGITS,
+    MAX_NAME_LENGTH,
+    MAX_REQUEST_HEADERS,
+)
+from tests.conftest import query, raw_request
 
 JSON = "application/json"
 
@@ -179,6 +186,8 @@ BAD_BODIES: list[tuple[str, object]] = [
     ("name as object", {"product_name": {"a": 1}, "brand_id": 1}),
     ("empty name", {"product_name": "", "brand_id": 1}),
     ("blank name", {"product_name": " \t\n ", "brand_id": 1}),
+    ("zero-width name", {"product_name": "\u200b\u200c\u200d\u2060\ufeff", "brand_id": 1}),
+    ("invisible name", {"product_name": "\u200b \u00a0\u3000\u180e\u2062\u3164\U000e0041", "brand_id": 1}),
     ("overlong name", {"product_name": "x" * (MAX_NAME_LENGTH + 1), "brand_id": 1}),
     ("NUL in name", {"product_name": "a\x00b", "brand_id": 1}),
     ("unknown brand", {"product_name": "x", "brand_id": 999999}),
@@ -206,6 +215,12 @@ RAW_BAD_BODIES: list[tuple[str, bytes]] = [
     ("invalid UTF-8", b'{"product_name": "\xff\xfe", "brand_id": 1}'),
     ("lone surrogate", b'{"product_name": "\\ud800", "brand_id": 1}'),
     ("deep nesting", b"[" * 100_000 + b"]" * 100_000),
+    ("deep object nesting", b'{"a": ' * 100_000 + b"1" + b"}" * 100_000),
+    ("5000-digit brand", b'{"product_name": "x", "brand_id": 1' + b"0" * 5000 + b"}"),
+    ("5000-digit negative brand", b'{"product_name": "x", "brand_id": -1' + b"0" * 5000 + b"}"),
+    ("5000-digit name field", b'{"product_name": 9' + b"9" * 5000 + b', "brand_id": 1}'),
+    ("huge float brand", b'{"product_name": "x", "brand_id": 1e999999}'),
+    ("5000-digit float brand", b'{"product_name": "x", "brand_id": 1.' + b"0" * 5000 + b"1}"),
     ("NaN brand", b'{"product_name": "x", "brand_id": NaN}'),
 ]
 
@@ -242,3 +257,107 @@ def test_body_over_the_limit_is_413(api: httpx.Client, database_url: str) -> Non
     assert product_count(database_url) == before
     # The server is still healthy afterwards.
     assert api.get("/brands").status_code == 200
+
+
+@pytest.mark.parametrize("sign", ["", "-"])
+def test_a_long_integer_is_one_400_message_everywhere(api: httpx.Client, sign: str) -> None:
+    # Python refuses to convert more than 4300 digits (ValueError inside json.loads):
+    # the shared rules refuse past MAX_INTEGER_DIGITS first, with one message.
+    body = f'{{"product_name": "x", "brand_id": {sign}1{"0" * 5000}}}'
+    error = assert_json_error(api.post("/product", content=body, headers={"Content-Type": JSON}), 400)
+    assert error == f"request body has an integer of more than {MAX_INTEGER_DIGITS} digits"
+    at_the_bound = f'{{"product_name": "x", "brand_id": {sign}1{"0" * (MAX_INTEGER_DIGITS - 1)}}}'
+    error = assert_json_error(api.post("/product", content=at_the_bound, headers={"Content-Type": JSON}), 400)
+    assert error.startswith("brand ") and error.endswith(" does not exist")
+
+
+@pytest.mark.parametrize("name", ["\u200b", "\ufeff\u2060", " \u200d "], ids=["ZWSP", "BOM+WJ", "ZWJ+spaces"])
+def test_invisible_names_are_blank(api: httpx.Client, name: str) -> None:
+    error = assert_json_error(create(api, {"product_name": name, "brand_id": 1}), 400)
+    assert "blank" in error
+
+
+def test_names_with_an_invisible_character_and_a_visible_one_are_kept(api: httpx.Client) -> None:
+    name = "tea\u200bpot \u2060\ufeff"
+    response = create(api, {"product_name": name, "brand_id": 1})
+    assert response.status_code == 201, response.text
+    assert api.get(response.headers["location"]).json()["product_name"] == name
+
+
+# --- chunked bodies ----------------------------------------------------------------------
+
+VALID_BODY = b'{"product_name": "chunked", "brand_id": 1}'
+
+
+def chunked(body: bytes, size: int = 65536) -> Iterator[bytes]:
+    """A generator: the client sends it with Transfer-Encoding: chunked and no Content-Length."""
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # Valid JSON, then spaces (JSON whitespace) to the limit, then garbage: a
+        # server that stops reading at the limit and parses what it has accepts it.
+        VALID_BODY + b" " * (MAX_BODY_BYTES - len(VALID_BODY)) + b"x",
+        VALID_BODY + b" " * (MAX_BODY_BYTES + 100_000) + b"garbage",
+    ],
+    ids=["one byte over", "100 kB over"],
+)
+def test_chunked_body_over_the_limit_is_413(api: httpx.Client, database_url: str, body: bytes) -> None:
+    before = product_count(database_url)
+    response = api.post("/product", content=chunked(body), headers={"Content-Type": JSON})
+    assert assert_json_error(response, 413) == f"request body is larger than {MAX_BODY_BYTES} bytes"
+    assert product_count(database_url) == before
+    assert api.get("/brands").status_code == 200
+
+
+@pytest.mark.parametrize("size", [len(VALID_BODY), 500_000, MAX_BODY_BYTES], ids=["small", "500 kB", "at the limit"])
+def test_chunked_body_within_the_limit_is_accepted(api: httpx.Client, size: int) -> None:
+    body = VALID_BODY + b" " * (size - len(VALID_BODY))
+    response = api.post("/product", content=chunked(body), headers={"Content-Type": JSON})
+    assert response.status_code == 201, response.text
+    assert response.json()["product_name"] == "chunked"
+
+
+# --- header limits -----------------------------------------------------------------------
+
+
+def post_with_headers(api: httpx.Client, headers: bytes) -> tuple[bytes, bytes]:
+    body = json.dumps({"product_name": "many headers", "brand_id": 1}).encode()
+    port = api.base_url.port
+    assert port is not None
+    return raw_request(
+        port,
+        b"POST /product HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        + b"Content-Length: %d\r\nConnection: close\r\n" % len(body)
+        + headers
+        + b"\r\n"
+        + body,
+    )
+
+
+HEADER_ATTACKS = {
+    "1000 headers": b"".join(b"X-Header-%d: v\r\n" % i for i in range(1000)),
+    "a 64 KB header": b"X-Big: " + b"a" * 65536 + b"\r\n",
+}
+
+
+@pytest.mark.parametrize("headers", HEADER_ATTACKS.values(), ids=HEADER_ATTACKS.keys())
+def test_oversize_headers_are_refused_and_never_processed(api: httpx.Client, database_url: str, headers: bytes) -> None:
+    # Every server bounds the header section: gunicorn (Flask) answers 431, aiohttp
+    # 400 (it allows 128 fields), the ASGI apps 431 from a middleware of their own.
+    before = product_count(database_url)
+    status, body = post_with_headers(api, headers)
+    assert status.split(b" ")[1] in (b"400", b"431"), status + body[:300]
+    assert product_count(database_url) == before
+    assert api.get("/brands").status_code == 200
+
+
+def test_headers_within_the_bounds_are_served(api: httpx.Client) -> None:
+    # Host, Content-Type, Content-Length, Connection and these: 100 fields, one of 8000 bytes.
+    headers = b"".join(b"X-Header-%d: v\r\n" % i for i in range(MAX_REQUEST_HEADERS - 5))
+    headers += b"X-Big: " + b"a" * (MAX_HEADER_BYTES - 200) + b"\r\n"
+    status, body = post_with_headers(api, headers)
+    assert status.startswith(b"HTTP/1.1 201"), status + body[:300]

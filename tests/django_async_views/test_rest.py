@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,8 +11,8 @@ import httpx
 import pytest
 
 from products_db import servers
-from products_db.rules import MAX_BODY_BYTES
-from tests.conftest import expect_continue_upload, query
+from products_db.rules import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_REQUEST_HEADERS
+from tests.conftest import expect_continue_upload, get_with_headers, query
 
 from .support import SERVER_ENV
 
@@ -140,3 +141,50 @@ def test_security_headers_are_set_on_every_answer(api: httpx.Client, path: str) 
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["referrer-policy"] == "same-origin"
     assert headers["cross-origin-opener-policy"] == "same-origin"
+
+
+# (header fields in all, bytes of the longest, status): gunicorn's bounds by default.
+DEFAULT_HEADER_BOUNDS = [
+    (MAX_REQUEST_HEADERS, 100, 200),
+    (MAX_REQUEST_HEADERS + 1, 100, 431),
+    (10, MAX_HEADER_BYTES, 200),
+    (10, MAX_HEADER_BYTES + 1, 431),
+    (1000, 100, 431),
+    (10, 64 * 1024, 431),
+]
+
+
+def check_header_bounds(port: int, count: int, size: int, status: int, max_fields: int, max_bytes: int) -> None:
+    line, body = get_with_headers(port, count, size)
+    assert line.split(b" ")[1] == str(status).encode(), line + body[:300]
+    if status == 431:
+        message = (
+            f"request has more than {max_fields} header fields"
+            if count > max_fields
+            else f"request header field 'x-last' is longer than {max_bytes} bytes"
+        )
+        assert json.loads(body) == {"error": message}
+
+
+@pytest.mark.parametrize(("count", "size", "status"), DEFAULT_HEADER_BOUNDS)
+def test_header_fields_are_bounded_like_gunicorns(
+    server: servers.RunningServer, count: int, size: int, status: int
+) -> None:
+    # Under UvicornWorker, httptools parses the request and bounds nothing; the
+    # HeaderLimit wrapper (async_api/header_limits.py) answers 431 before Django.
+    check_header_bounds(server.port, count, size, status, MAX_REQUEST_HEADERS, MAX_HEADER_BYTES)
+
+
+def test_header_bounds_are_settings(start_server) -> None:
+    env = {**SERVER_ENV, "MAX_REQUEST_HEADERS": "20", "MAX_HEADER_BYTES": "1024"}
+    with start_server("django-asgi", env=env) as tuned:
+        for count, size, status in [(20, 100, 200), (21, 100, 431), (10, 1024, 200), (10, 1025, 431)]:
+            check_header_bounds(tuned.port, count, size, status, 20, 1024)
+
+
+def test_a_bad_header_bound_stops_the_server_with_one_line(database_url: str) -> None:
+    env = {**SERVER_ENV, "MAX_HEADER_BYTES": "lots"}
+    code, output = servers.run_to_exit("django-asgi", database_url, env=env)
+    assert code == 3, output
+    assert "MAX_HEADER_BYTES must be a positive integer, got 'lots'" in output
+    assert "Traceback" not in output

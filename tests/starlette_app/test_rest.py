@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
@@ -14,9 +15,9 @@ from products_db import servers
 from products_db.config import Settings
 from products_db.embedded import free_port
 from products_db.pool import DatabaseUnavailable
-from products_db.rules import MAX_BODY_BYTES
+from products_db.rules import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_REQUEST_HEADERS
 from starlette_app.app import create_app
-from tests.conftest import expect_continue_upload
+from tests.conftest import expect_continue_upload, get_with_headers, raw_request
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +149,55 @@ def test_unreachable_database_is_one_clear_line_per_worker(name: str, extra_args
         assert code == 3  # gunicorn: "Worker failed to boot"
     # uvicorn --workers 8 stops its workers and logs "Child process ... failed to
     # start", but its supervisor exits with 0 (a single uvicorn worker exits with 3).
+
+
+# (header fields in all, bytes of the longest, status): gunicorn's bounds by default.
+DEFAULT_HEADER_BOUNDS = [
+    (MAX_REQUEST_HEADERS, 100, 200),
+    (MAX_REQUEST_HEADERS + 1, 100, 431),
+    (10, MAX_HEADER_BYTES, 200),
+    (10, MAX_HEADER_BYTES + 1, 431),
+    (1000, 100, 431),
+    (10, 64 * 1024, 431),
+]
+
+
+def check_header_bounds(port: int, count: int, size: int, status: int, max_fields: int, max_bytes: int) -> None:
+    line, body = get_with_headers(port, count, size)
+    assert line.split(b" ")[1] == str(status).encode(), line + body[:300]
+    if status == 431:
+        message = (
+            f"request has more than {max_fields} header fields"
+            if count > max_fields
+            else f"request header field 'x-last' is longer than {max_bytes} bytes"
+        )
+        assert json.loads(body) == {"error": message}
+
+
+@pytest.mark.parametrize(("count", "size", "status"), DEFAULT_HEADER_BOUNDS)
+def test_header_fields_are_bounded_like_gunicorns(
+    server: servers.RunningServer, count: int, size: int, status: int
+) -> None:
+    # uvicorn's httptools parser takes any number of header fields of any size:
+    # the HeaderLimit middleware (header_limits.py) answers 431 before any handler runs.
+    check_header_bounds(server.port, count, size, status, MAX_REQUEST_HEADERS, MAX_HEADER_BYTES)
+
+
+def test_header_bounds_are_settings(start_server) -> None:
+    env = {"MAX_REQUEST_HEADERS": "20", "MAX_HEADER_BYTES": "1024"}
+    with start_server("starlette-gunicorn", env=env) as tuned:
+        for count, size, status in [(20, 100, 200), (21, 100, 431), (10, 1024, 200), (10, 1025, 431)]:
+            check_header_bounds(tuned.port, count, size, status, 20, 1024)
+
+
+def test_a_websocket_handshake_past_the_bounds_is_refused(server: servers.RunningServer) -> None:
+    # 110 fields: past ours, within the websockets library's own (128 fields, 8 KB lines),
+    # so the handshake reaches the app and the middleware answers it over HTTP.
+    handshake = (
+        b"GET /counter HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+    )
+    extra = b"".join(b"X-Header-%d: v\r\n" % i for i in range(110 - 5))
+    line, body = raw_request(server.port, handshake + extra + b"\r\n")
+    assert line.split(b" ")[1] == b"431", line + body[:300]
+    assert json.loads(body) == {"error": f"request has more than {MAX_REQUEST_HEADERS} header fields"}
