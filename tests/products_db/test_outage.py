@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from products_db import embedded
+from products_db import embedded, servers
 from products_db.schema import prepare
 from tests.conftest import LOG_LINE, query
 from tests.products_db.test_logs import UNAVAILABLE, wait_for_pools
@@ -103,6 +103,19 @@ def own_postgres() -> Iterator[tuple[Path, int, str]]:
         shutil.rmtree(data_dir.parent, ignore_errors=True)
 
 
+def quiet_log(server: servers.RunningServer, quiet_for: float = 1.0, timeout: float = 30.0) -> int:
+    """The log's size once nothing was added for `quiet_for` s: gunicorn boots its workers after the first answers."""
+    size, since, deadline = -1, time.monotonic(), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = len(server.log().encode())
+        if now != size:
+            size, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_for:
+            return size
+        time.sleep(0.1)
+    raise AssertionError(f"{server.command.name} kept logging for {timeout:.0f} s:\n{server.log()[-3000:]}")
+
+
 def first_200(url: str, since: float) -> float:
     """Seconds from `since` until GET /brands answers 200, polling with new connections."""
     deadline = since + BACK_WITHIN
@@ -123,7 +136,7 @@ def test_a_postgres_restart_under_load(name: str, start_server, own_postgres: tu
     with start_server(name, database_url=url) as server:
         wait_for_pools(server, url)
         assert httpx.get(f"{server.url}/brands", timeout=30).status_code == 200
-        log_before = len(server.log().encode())
+        log_before = quiet_log(server)
         with Load(server.url, tag) as load:
             time.sleep(1.0)  # the load runs against a healthy database first
             stopped = time.monotonic()
