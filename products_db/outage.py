@@ -29,7 +29,8 @@ CLIENT_SIDE_ERRORS = {
     # "cannot perform operation: another operation is in progress", "connection was closed in the middle of operation"
     "asyncpg": ("InterfaceError", "InternalClientError"),
     "psycopg2": ("OperationalError", "InterfaceError"),  # "server closed the connection unexpectedly"
-    "django.db": ("OperationalError", "InterfaceError"),  # psycopg 3's errors, wrapped by Django
+    "psycopg": ("OperationalError", "InterfaceError"),  # psycopg 3, pool timeout included
+    "django.db": ("OperationalError", "InterfaceError"),  # psycopg 3's errors as Django raises them
 }
 
 
