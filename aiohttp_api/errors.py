@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 
-import asyncpg
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from products_db.logs import database_unavailable
+from products_db.outage import OUTAGE, database_unavailable
 from products_db.rules import InvalidInput, PayloadTooLarge, ProductNotFound
 
 log = logging.getLogger(__name__)
@@ -32,10 +31,12 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         # 404 for an unknown path, 405 with its Allow header, and so on.
         keep = {k: v for k, v in error.headers.items() if k.lower() == "allow"}
         return json_error(error.status, error.reason.lower(), keep)
-    except (TimeoutError, OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as error:
-        database_unavailable(log, error)
-        return json_error(503, "the database is unavailable, try again later")
-    except Exception:
+    except Exception as error:
+        if database_unavailable(error):
+            # Postgres stopping, starting or out of reach: a retry later will do.
+            # One log line per outage (products_db/outage.py), not one per request.
+            OUTAGE.refused(error)
+            return json_error(503, "the database is unavailable, try again later")
         # A bug, or a database that no longer matches the code: the one case
         # worth a traceback. Caught here, it is logged once in the shared format
         # and answered as JSON (aiohttp's own answer would be a text/plain 500).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import queue
 import threading
@@ -16,9 +15,8 @@ import psycopg2.extensions
 
 from products_db.config import Settings, connect_params, unreachable_message
 from products_db.health import PING
+from products_db.outage import OUTAGE
 from products_db.rules import NewProduct, ProductNotFound, UnknownBrand
-
-log = logging.getLogger(__name__)
 
 # Postgres writes the JSON array itself (json_agg, in C) and sends it as one text
 # value: no tuple, dict and json.dumps call per row in Python, on every request.
@@ -49,8 +47,12 @@ class Connection(psycopg2.extensions.connection):
 EXTENSION = "flask_api.database"  # key in app.extensions
 
 
-class DatabaseUnavailable(RuntimeError):
-    """No connection could be opened; str() is one line saying why and what to do."""
+class DatabaseUnavailable(ConnectionError):
+    """No connection could be opened; str() is one line saying why and what to do.
+
+    A ConnectionError, so the error layer answers it 503 like any other outage
+    (products_db/outage.py) and logs it once per outage.
+    """
 
 
 class Database:
@@ -69,7 +71,6 @@ class Database:
         # At most pool_size requests of this process hold a connection; under
         # --threads the others block here until one is handed back.
         self._slots = threading.BoundedSemaphore(settings.pool_size)
-        self._last_error = ""
         os.register_at_fork(after_in_child=self._forget_parent_connections)
 
     def _connect(self) -> Connection:
@@ -85,12 +86,7 @@ class Database:
                 },
             )
         except psycopg2.Error as error:
-            message = unreachable_message(self.settings.database_url, error)
-            if message != self._last_error:  # one line when it starts failing, not one per request
-                log.error("%s", message)
-                self._last_error = message
-            raise DatabaseUnavailable(message) from None
-        self._last_error = ""
+            raise DatabaseUnavailable(unreachable_message(self.settings.database_url, error)) from None
         # Each statement commits on its own, as with asyncpg: one round trip per
         # query, where psycopg2's default adds a BEGIN and a COMMIT around it.
         # Every handler runs a single statement, so nothing needs a longer transaction.
@@ -100,6 +96,7 @@ class Database:
     @contextmanager
     def connection(self) -> Iterator[Connection]:
         """Borrow a connection for one statement; a connection the server dropped is not handed out again."""
+        started_in = OUTAGE.outages
         with self._slots:
             try:
                 connection = self._idle.get_nowait()
@@ -110,6 +107,9 @@ class Database:
             finally:
                 if not connection.closed:
                     self._idle.put(connection)
+            # Reached only when the statement went through: if an outage was on,
+            # it is over (one boolean read otherwise).
+            OUTAGE.succeeded(started_in)
 
     def _forget_parent_connections(self) -> None:
         # A forked child shares its parent's sockets. Pointing each at /dev/null

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import logging
 
-import psycopg2
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
-from products_db.logs import database_unavailable as log_database_unavailable
+from products_db.outage import OUTAGE, database_unavailable
 from products_db.rules import InvalidInput, PayloadTooLarge, ProductNotFound
 
-from .db import DatabaseUnavailable
 from .views import json_response
 
 log = logging.getLogger(__name__)
@@ -35,13 +33,13 @@ def http_error(error: HTTPException) -> Response:
     return json_error(error.code or 500, (error.name or "error").lower(), headers)
 
 
-def database_unavailable(error: Exception) -> Response:
-    if not isinstance(error, DatabaseUnavailable):  # the pool opened, then the server went away
-        log_database_unavailable(log, error)  # (the pool logs its own failures to connect, once)
-    return json_error(503, "the database is unavailable, try again later")
-
-
 def unexpected_error(error: Exception) -> Response:
+    if database_unavailable(error):
+        # Postgres stopping, starting or out of reach (psycopg2's OperationalError,
+        # InterfaceError, or the pool's DatabaseUnavailable, an OSError): a retry
+        # later will do. One log line per outage in this worker, not one per request.
+        OUTAGE.refused(error)
+        return json_error(503, "the database is unavailable, try again later")
     log.exception("unhandled error on %s %s", request.method, request.path)
     return json_error(500, "internal server error")
 
@@ -50,7 +48,4 @@ def setup_errors(app: Flask) -> None:
     app.register_error_handler(InvalidInput, domain_error)
     app.register_error_handler(ProductNotFound, domain_error)
     app.register_error_handler(HTTPException, http_error)
-    app.register_error_handler(DatabaseUnavailable, database_unavailable)
-    app.register_error_handler(psycopg2.OperationalError, database_unavailable)
-    app.register_error_handler(psycopg2.InterfaceError, database_unavailable)
     app.register_error_handler(Exception, unexpected_error)

@@ -20,14 +20,23 @@ LOG_CONFIG: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": LOG_FORMAT}},
-    "filters": {"one_line": {"()": "products_db.logs.OneLine"}},
+    "filters": {
+        "one_line": {"()": "products_db.logs.OneLine"},
+        "pool_failures": {"()": "products_db.outage.PoolFailures"},
+    },
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}},
     "root": {"handlers": ["stderr"], "level": "WARNING"},
     "loggers": {
         **{name: {"level": "INFO"} for name in APP_LOGGERS},
         # While the database is down, asyncpg's pool retries its lost connections
-        # (after 1, 2, 4 ... 60 s) and logs each failure with a whole traceback.
-        "asyncpg.pool": {"filters": ["one_line"]},
+        # (after 1, 2, 4 ... 60 s) and logs each failure with a whole traceback:
+        # an outage's failures join its one line (products_db/outage.py), any other is one line.
+        "asyncpg.pool": {"filters": ["pool_failures", "one_line"]},
+        # psycopg's pool (Django's) warns of every broken connection it discards and
+        # every failed attempt to open one: dozens of lines a second during an outage,
+        # which the apps report as one line when it starts and one when it ends
+        # (products_db/outage.py).
+        "psycopg.pool": {"level": "ERROR"},
     },
 }
 
@@ -57,11 +66,6 @@ def one_line(error: BaseException) -> str:
     """The first line of an error's message, or its type when it has none."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
-
-
-def database_unavailable(log: logging.Logger, error: BaseException) -> None:
-    """Log a failed database call as one line: a restart or an outage is an event to note, not a bug to trace."""
-    log.error("database unavailable: %s", one_line(error))
 
 
 def startup_failed(log: logging.Logger, reason: BaseException | str) -> NoReturn:

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from .config import Settings, unreachable_message
+from .outage import OUTAGE
 
 # What a failed connect can raise: refused or unresolvable host (OSError), a
 # server that never answers (TimeoutError), bad credentials or a missing
@@ -52,8 +53,12 @@ class FairPool(asyncpg.Pool):
 
     @asynccontextmanager
     async def _in_turn(self, acquiring: Any) -> AsyncIterator[asyncpg.Connection]:
+        started_in = OUTAGE.outages
         async with self._turns, acquiring as connection:
             yield connection
+        # Reached only when the query and the connection's return went through:
+        # if an outage was on, it is over (one boolean read otherwise).
+        OUTAGE.succeeded(started_in)
 
 
 async def create_pool(settings: Settings) -> asyncpg.Pool:

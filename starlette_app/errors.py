@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 
-import asyncpg
 from starlette.exceptions import HTTPException
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, Send
 
-from products_db.logs import database_unavailable as log_database_unavailable
+from products_db.outage import OUTAGE, database_unavailable
 from products_db.rules import InvalidInput, ProductNotFound
 
 log = logging.getLogger(__name__)
@@ -43,15 +42,8 @@ async def http_error(conn: HTTPConnection, error: Exception) -> Response:
     return json_error(error.status_code, message, headers)
 
 
-async def database_unavailable(conn: HTTPConnection, error: Exception) -> Response:
-    if not isinstance(conn, Request):
-        raise error  # a WebSocket handler deals with its own failures
-    log_database_unavailable(log, error)
-    return json_error(503, "the database is unavailable, try again later")
-
-
 class UnexpectedErrors:
-    """Log anything unhandled once, with its traceback in the shared format, and answer a JSON 500.
+    """Answer a database outage with a JSON 503; log anything else once, with its traceback, and answer a JSON 500.
 
     Starlette's outermost layer (ServerErrorMiddleware, where a handler of Exception
     would run) re-raises every error after answering, so that the server logs it:
@@ -75,11 +67,21 @@ class UnexpectedErrors:
 
         try:
             await self.app(scope, receive, watched_send)
-        except Exception:
-            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+        except Exception as error:
+            unavailable = database_unavailable(error)
+            if unavailable:
+                # Postgres stopping, starting or out of reach (asyncpg has many
+                # classes for it, sorted by category in products_db/outage.py): one
+                # log line per outage, not one per request.
+                OUTAGE.refused(error)
+            else:
+                log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             if started:
-                raise  # too late for a 500: the server can only cut the connection
-            await json_error(500, "internal server error")(scope, receive, send)
+                raise  # too late for an error answer: the server can only cut the connection
+            if unavailable:
+                await json_error(503, "the database is unavailable, try again later")(scope, receive, send)
+            else:
+                await json_error(500, "internal server error")(scope, receive, send)
 
 
 # Starlette looks a raised exception up by class (most derived first) and calls
@@ -88,8 +90,4 @@ exception_handlers: dict[type[Exception], ExceptionHandler] = {
     InvalidInput: domain_error,
     ProductNotFound: domain_error,
     HTTPException: http_error,
-    TimeoutError: database_unavailable,
-    OSError: database_unavailable,
-    asyncpg.InterfaceError: database_unavailable,
-    asyncpg.PostgresConnectionError: database_unavailable,
 }

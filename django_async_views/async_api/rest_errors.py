@@ -8,10 +8,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.db import InterfaceError, OperationalError
+from django.db.backends.signals import connection_created
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from products_db.logs import database_unavailable
+from products_db.outage import OUTAGE, database_unavailable
 from products_db.rules import InvalidInput, PayloadTooLarge, ProductNotFound
 
 log = logging.getLogger(__name__)
@@ -42,13 +42,36 @@ def json_api(*methods: str) -> Callable[[AsyncView], AsyncView]:
             except RequestDataTooBig:
                 # request.body over DATA_UPLOAD_MAX_MEMORY_SIZE (settings.py).
                 return json_error(413, PayloadTooLarge().message)
-            except (OperationalError, InterfaceError, TimeoutError) as error:
-                database_unavailable(log, error)
+            except Exception as error:
+                if not database_unavailable(error):
+                    raise  # a bug: Django logs it with its traceback and answers handler500
+                # Postgres stopping, starting or out of reach (Django's OperationalError
+                # or InterfaceError around psycopg's, the pool's timeout): one log line
+                # per outage in this process, not one per request.
+                OUTAGE.refused(error)
                 return json_error(503, "the database is unavailable, try again later")
 
         return wrapper
 
     return decorate
+
+
+def _note_success(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+    """Around every query of the ORM: one that went through ends an outage (one boolean read otherwise)."""
+    started_in = OUTAGE.outages
+    result = execute(sql, params, many, context)
+    OUTAGE.succeeded(started_in)
+    return result
+
+
+def _watch_queries(sender: type, connection: Any, **kwargs: Any) -> None:
+    # Django sends connection_created each time a request borrows a connection
+    # from the pool, on a wrapper that may be new: add the watcher once per wrapper.
+    if _note_success not in connection.execute_wrappers:
+        connection.execute_wrappers.append(_note_success)
+
+
+connection_created.connect(_watch_queries)
 
 
 # Django's defaults for errors raised outside a view are HTML pages; the
