@@ -1,10 +1,17 @@
-"""Two readings of the results: each app against the machine's limit, and the concurrency sweep at +20 ms."""
+"""Readings of the results: each async server against Flask, each app against the machine's limit, and the
+concurrency sweep at +20 ms."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from .configurations import SWEEP_IN_FLIGHT, SWEEP_LATENCY_MS
 
-from .matrix import SWEEP_IN_FLIGHT, SWEEP_LATENCY_MS
+# The comparisons the README reports: an async server against the sync one with
+# the same number of processes.
+PAIRS = [
+    ("aiohttp", "flask"),
+    ("starlette", "flask"),
+    ("django", "flask"),
+]
 
 # The apps of the sweep: the row key of in-flight 10 (the per-core rows), and the
 # prefix of the sweep's own keys for larger pools or thread counts.
@@ -16,6 +23,21 @@ SWEEP_APPS = {
 }
 
 
+def _ok(cells: list[dict], endpoint: str | None = None) -> list[dict]:
+    return [c for c in cells if c["status"] == "ok" and (endpoint is None or c["endpoint"] == endpoint)]
+
+
+def _rate(cell: dict) -> float:
+    return cell["summary"]["requests_per_s"]["median"]
+
+
+def _find(cells: list[dict], key: str, latency_ms: int, endpoint: str = "/brands") -> dict | None:
+    for cell in _ok(cells, endpoint):
+        if cell["configuration"] == key and cell["latency_ms"] == latency_ms:
+            return cell
+    return None
+
+
 def _ok_cell(cells: list[dict], key: str, latency_ms: int) -> dict | None:
     for cell in cells:
         ok = cell["status"] == "ok" and cell["endpoint"] in ("/brands", "/")
@@ -24,8 +46,28 @@ def _ok_cell(cells: list[dict], key: str, latency_ms: int) -> dict | None:
     return None
 
 
-def _rate(cell: dict) -> float:
-    return cell["summary"]["requests_per_s"]["median"]
+def ratios(results: dict) -> dict:
+    """Each async server against Flask at equal processes, each app against the limit, and the sweep."""
+    cells = results["cells"]
+    cores = results["meta"]["machine"]["cores"]
+    found: dict = {"against_flask": []}
+    comparisons = [(f"{a}-{cores}", f"flask-{cores}") for a, _ in PAIRS]
+    comparisons += [(f"flask-gthread-{cores}", f"flask-{cores}"), ("starlette-8", "flask-8"), ("aiohttp-1", "flask-8")]
+    for latency_ms in sorted({c["latency_ms"] for c in _ok(cells)}):
+        for mine, flask in comparisons:
+            a, b = _find(cells, mine, latency_ms), _find(cells, flask, latency_ms)
+            if a and b and _rate(b) > 0:
+                found["against_flask"].append(
+                    {
+                        "latency_ms": latency_ms,
+                        "server": a["label"],
+                        "flask": b["label"],
+                        "ratio": round(_rate(a) / _rate(b), 2),
+                    }
+                )
+    found["share_of_limit"] = share_of_limit(results)
+    found["sweep"] = sweep(results)
+    return found
 
 
 def share_of_limit(results: dict) -> list[dict]:
@@ -86,84 +128,3 @@ def sweep(results: dict) -> list[dict]:
                 }
             )
     return rows
-
-
-def markdown(results: dict) -> list[str]:
-    lines: list[str] = []
-    limit = share_of_limit(results)
-    if limit:
-        first = limit[0]
-        lines += [
-            "",
-            "## Against the machine's limit at 0 ms",
-            "",
-            f"Limit = 1 / (1/db + 1/http): the best database ceiling ({first['db_ceiling']}) and the bare app of "
-            "the same interface (raw ASGI for the async servers, raw WSGI for Flask), their costs added on the "
-            "same cores.",
-            "",
-            "| Server | req/s | HTTP ceiling | Limit | Share |",
-            "|---|---:|---|---:|---:|",
-        ]
-        for r in limit:
-            lines.append(
-                f"| {r['server']} | {r['requests_per_s']:,.0f} | {r['http_ceiling']} | "
-                f"{r['limit_requests_per_s']:,.0f} | {r['share']:.0%} |"
-            )
-    rows = sweep(results)
-    if rows:
-        lines += [
-            "",
-            f"## Concurrency sweep at +{SWEEP_LATENCY_MS} ms",
-            "",
-            "Requests one process may have in flight: the pool for the async apps, the threads for Flask's "
-            "threaded worker (with a pool as large). Memory: resident, every server process; CPU: server "
-            "processes only, per answered request.",
-            "",
-            "| App | In flight per process | req/s | Bound (in flight ÷ latency) | Server memory MiB | "
-            "Server CPU µs per request |",
-            "|---|---:|---:|---:|---:|---:|",
-        ]
-        for r in rows:
-            errors = f" ⚠ {r['socket_errors']:,} socket err" if r["socket_errors"] else ""
-            memory = "-" if r["server_rss_mib"] is None else f"{r['server_rss_mib']:,.0f}"
-            cpu = "-" if r["server_cpu_us_per_request"] is None else f"{r['server_cpu_us_per_request']:,.0f}"
-            bound = r["latency_bound_requests_per_s"]
-            lines.append(
-                f"| {r['app']} | {r['in_flight_per_process']} | {r['requests_per_s']:,.0f}{errors} | "
-                f"{'-' if bound is None else f'{bound:,}'} | {memory} | {cpu} |"
-            )
-    return lines
-
-
-def sweep_chart(results: dict, path: Path) -> bool:
-    """req/s and memory against requests in flight per process, one line per app; False if nothing to draw."""
-    rows = sweep(results)
-    if not rows:
-        return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, (rate_axis, memory_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
-    markers = dict(zip(SWEEP_APPS, ("o", "s", "^", "D"), strict=True))
-    for app in SWEEP_APPS:
-        mine = [r for r in rows if r["app"] == app]
-        if not mine:
-            continue
-        x = [r["in_flight_per_process"] for r in mine]
-        rate_axis.plot(x, [r["requests_per_s"] for r in mine], marker=markers[app], label=app)
-        memory = [(r["in_flight_per_process"], r["server_rss_mib"]) for r in mine if r["server_rss_mib"]]
-        if memory:
-            memory_axis.plot(*zip(*memory, strict=True), marker=markers[app], label=app)
-    for axis, title in ((rate_axis, "requests per second"), (memory_axis, "server memory, MiB (all processes)")):
-        axis.set_xlabel("requests in flight per process (pool or threads)")
-        axis.set_title(title)
-        axis.set_xticks([10, *SWEEP_IN_FLIGHT])
-        axis.grid(alpha=0.3)
-        axis.legend()
-    figure.suptitle(f"GET /brands at +{SWEEP_LATENCY_MS} ms of database latency, 2 processes each")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return True

@@ -11,16 +11,10 @@ from rich.console import Console
 from products_db.embedded import REPO_ROOT
 
 from . import report
-from .matrix import (
-    CORES,
-    DEFAULT_LATENCIES_MS,
-    PRESENT,
-    QUICK_LATENCIES_MS,
-    Plan,
-    configurations,
-)
-from .measure import WrkMissing, wrk_path
+from .configurations import CORES, PRESENT, configurations
+from .plan import Plan
 from .runner import Runner
+from .wrk import WrkMissing, wrk_path
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 QUICK_DIR = RESULTS_DIR / "tmp" / "quick"  # git-ignored
@@ -40,6 +34,8 @@ DEFAULT_TIMEOUT_S = 2.0  # wrk's own default: a request slower than this counts 
 # /products/{id} on the four frameworks, one process per core.
 PRODUCTS_CONFIGS = [f"aiohttp-{CORES}", f"flask-{CORES}", f"starlette-{CORES}", f"django-{CORES}"]
 PRODUCTS_LATENCIES_MS = [0, 20]
+DEFAULT_LATENCIES_MS = [0, 20]
+QUICK_LATENCIES_MS = [0, 20]
 
 # --quick: prove the harness works end to end in about a minute, at modest load.
 NOT_IN_DEFAULT = ["db-1"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -13,7 +12,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -25,18 +23,12 @@ from products_db.config import redact
 from products_db.embedded import REPO_ROOT, free_port
 from products_db.throwaway import seeded_database
 
-from . import ceiling, environment, latency
-from .matrix import Configuration, Endpoint, Plan
-from .measure import (
-    CpuMeter,
-    Run,
-    connections_per_worker,
-    postgres_on_port,
-    process_group,
-    run_wrk,
-    wrk_argv,
-    wrk_version,
-)
+from . import ceiling, latency, metadata
+from .configurations import Configuration
+from .figures import Run
+from .plan import Cell, Plan, plan_cells
+from .processes import CpuMeter, connections_per_worker, postgres_on_port, process_group
+from .wrk import run_wrk, wrk_argv, wrk_version
 
 # Seconds a server takes to start and stop, for the time estimate only.
 START_STOP_S = 4.0
@@ -44,89 +36,6 @@ START_STOP_S = 4.0
 CEILING_CPU_MARGIN_S = 0.25
 # Connections Postgres keeps for itself and for us (superuser slots, our own checks).
 SPARE_CONNECTIONS = 10
-
-
-def median_of(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return round(statistics.median(present), 1) if present else None
-
-
-@dataclass
-class Cell:
-    """One figure of the results: a configuration at one added latency on one endpoint."""
-
-    configuration: Configuration
-    latency_ms: int
-    endpoint: Endpoint
-    status: str = "pending"  # ok, skipped, failed
-    reason: str = ""
-    runs: list[Run] = field(default_factory=list)
-    command: dict = field(default_factory=dict)
-    probe_ms: float | None = None
-
-    def summary(self) -> dict:
-        if not self.runs:
-            return {}
-        rates = [run.requests_per_s for run in self.runs]
-        p99 = [run.latency_ms["p99"] for run in self.runs]
-
-        def median_cpu(name: str) -> float | None:
-            # A negative reading (a process vanished unaccounted) is no figure.
-            return median_of(
-                [v if (v := run.cpu_percent.get(name)) is not None and v >= 0 else None for run in self.runs]
-            )
-
-        return {
-            "requests_per_s": {
-                "median": round(statistics.median(rates), 1),
-                "min": min(rates),
-                "max": max(rates),
-            },
-            "p99_ms_median": round(statistics.median(p99), 2),
-            "socket_errors": sum(run.socket_errors for run in self.runs),
-            "errors": {
-                kind: sum(run.errors.get(kind, 0) for run in self.runs)
-                for kind in ("connect", "read", "write", "timeout", "status")
-            },
-            "requests": sum(run.requests for run in self.runs),
-            "cpu_percent_median": {name: median_cpu(name) for name in ("server", "postgres", "wrk", "machine")},
-            "server_rss_mib_median": median_of([run.server_rss_mib for run in self.runs]),
-            # CPU the server's processes spent per answered request, in microseconds
-            "server_cpu_us_per_request_median": median_of(
-                [
-                    run.cpu_percent["server"] / 100 * run.duration_s / run.requests * 1e6
-                    if run.requests and (run.cpu_percent.get("server") or -1) >= 0
-                    else None
-                    for run in self.runs
-                ]
-            ),
-        }
-
-    def as_dict(self) -> dict:
-        c = self.configuration
-        return {
-            "configuration": c.key,
-            "label": c.label,
-            "app": c.app,
-            "kind": c.kind,
-            "book": c.book,
-            "processes": c.processes,
-            "pool_size_per_process": c.pool_size,
-            "in_flight_max": c.in_flight,
-            "bound": c.bound,
-            # A process can finish at most in_flight / latency requests per second.
-            "latency_bound_requests_per_s": (
-                round(c.in_flight * 1000 / self.latency_ms) if c.in_flight and self.latency_ms else None
-            ),
-            "latency_ms": self.latency_ms,
-            "endpoint": self.endpoint.path,
-            "status": self.status,
-            "reason": self.reason,
-            "probe_ms": self.probe_ms,
-            "command": self.command,
-            "summary": self.summary(),
-            "runs": [run.as_dict() for run in self.runs],
-        }
 
 
 @contextmanager
@@ -142,15 +51,6 @@ def database() -> Iterator[tuple[str, str]]:
             yield url, f"DATABASE_URL ({redact(url)})"
         else:
             yield url, "throwaway embedded Postgres (products_db.throwaway), seeded by products_db.schema"
-
-
-def plan_cells(plan: Plan) -> list[list[Cell]]:
-    """Cells grouped by server start: one start serves every endpoint at one latency."""
-    groups = []
-    for configuration in plan.configurations:
-        for latency_ms in plan.latencies_for(configuration):
-            groups.append([Cell(configuration, latency_ms, e) for e in plan.endpoints_for(configuration, latency_ms)])
-    return groups
 
 
 def estimate_s(plan: Plan, group: list[Cell]) -> float:
@@ -205,7 +105,7 @@ class Runner:
         started = datetime.now(UTC)
         clock = time.monotonic()
         with database() as (base_url, database_source):
-            postgres = asyncio.run(environment.postgres(base_url))
+            postgres = asyncio.run(metadata.postgres(base_url))
             self.base_url = base_url
             self.postgres_port = urlsplit(base_url).port or 5432
             self.max_product_id = postgres["max_product_id"]
@@ -221,8 +121,8 @@ class Runner:
                 "started": started.isoformat(timespec="seconds"),
                 "finished": finished.isoformat(timespec="seconds"),
                 "wall_s": round(time.monotonic() - clock, 1),
-                "machine": environment.machine(),
-                "python": environment.python(),
+                "machine": metadata.machine(),
+                "python": metadata.python(),
                 "wrk": wrk_version(),
                 "postgres": {k: v for k, v in postgres.items() if k != "max_product_id"},
                 "database": database_source,
@@ -243,7 +143,7 @@ class Runner:
                     "products_latencies_ms": plan.products_latencies_ms,
                 },
                 "command_line": [os.path.basename(sys.executable), "-m", "bench", *sys.argv[1:]],
-                "packages": environment.packages(),
+                "packages": metadata.packages(),
             },
             "cells": [cell.as_dict() for group in self.groups for cell in group],
         }

@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from bench.matrix import PRESENT
+from bench.configurations import PRESENT
 from products_db.embedded import REPO_ROOT
 from tests.conftest import IN_CI, require_tool
 

@@ -1,64 +1,12 @@
-"""Running wrk once and reading its figures, with the CPU time the server and Postgres spent meanwhile."""
+"""The processes under test: their CPU time, memory and connections, read from /proc and psutil."""
 
 from __future__ import annotations
 
-import json
 import os
-import resource
-import shutil
-import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import psutil
-
-LUA_SCRIPT = Path(__file__).resolve().parent / "report.lua"
-INSTALL_HINT = "install it: `sudo apt-get install wrk` (Debian/Ubuntu) or `brew install wrk` (macOS)"
-
-
-class WrkMissing(RuntimeError):
-    """wrk is not on PATH; the message says how to install it."""
-
-
-def wrk_path() -> str:
-    path = shutil.which("wrk")
-    if path is None:
-        raise WrkMissing(f"wrk is not installed: {INSTALL_HINT}")
-    return path
-
-
-def wrk_version() -> str:
-    result = subprocess.run([wrk_path(), "--version"], capture_output=True, text=True)
-    return (result.stdout or result.stderr).splitlines()[0].split(" Copyright")[0].strip()
-
-
-@dataclass
-class Run:
-    """One measurement: what wrk (or the database ceiling) saw, and the CPU it cost."""
-
-    requests_per_s: float
-    requests: int
-    duration_s: float
-    errors: dict[str, int]
-    latency_ms: dict[str, float]
-    cpu_percent: dict[str, float | None] = field(default_factory=dict)
-    drain_s: float = 0.0  # how long the server took afterwards to finish what wrk had left queued
-    # wrk's open connections held by each worker process halfway through, most first
-    connections_per_worker: list[int] | None = None
-    # resident memory of every server process halfway through, MiB
-    server_rss_mib: float | None = None
-
-    @property
-    def socket_errors(self) -> int:
-        return sum(self.errors.get(kind, 0) for kind in ("connect", "read", "write", "timeout"))
-
-    def as_dict(self) -> dict:
-        return {**asdict(self), "socket_errors": self.socket_errors}
-
-
-# --- CPU accounting ---------------------------------------------------------
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -205,84 +153,3 @@ def connections_per_worker(pgid: int, port: int) -> Callable[[], list[int]]:
         return sorted(counts, reverse=True)
 
     return count
-
-
-# --- wrk --------------------------------------------------------------------
-
-
-def wrk_argv(url: str, *, connections: int, threads: int, duration_s: float, timeout_s: float) -> list[str]:
-    return [
-        wrk_path(),
-        "--latency",
-        f"--threads={threads}",
-        f"--connections={connections}",
-        f"--duration={max(1, round(duration_s))}s",
-        f"--timeout={timeout_s:g}s",
-        f"--script={LUA_SCRIPT}",
-        url,
-    ]
-
-
-def run_wrk(
-    url: str,
-    *,
-    connections: int,
-    threads: int,
-    duration_s: float,
-    timeout_s: float,
-    max_product_id: int = 0,
-    cpu_groups: dict[str, Callable[[], list[int]]] | None = None,
-    midway: Callable[[], list[int]] | None = None,
-    server: Callable[[], list[int]] | None = None,
-) -> tuple[Run, str]:
-    """Run wrk once; returns the parsed figures and wrk's own text report.
-
-    midway, if given, is called halfway through the run (connections_per_worker),
-    and so is the memory reading of the server's processes, if given.
-    """
-    argv = wrk_argv(url, connections=connections, threads=threads, duration_s=duration_s, timeout_s=timeout_s)
-    env = dict(os.environ)
-    if max_product_id:
-        env["BENCH_MAX_PRODUCT_ID"] = str(max_product_id)
-    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with CpuMeter(cpu_groups or {}) as meter:
-        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        spread = memory = None
-        if midway is not None or server is not None:
-            try:
-                output, _ = process.communicate(timeout=duration_s / 2)
-            except subprocess.TimeoutExpired:
-                spread = midway() if midway is not None else None
-                memory = rss_mib(server()) if server is not None else None
-                output, _ = process.communicate()
-        else:
-            output, _ = process.communicate()
-    if process.returncode != 0:
-        raise RuntimeError(f"wrk exited with {process.returncode}: {output.strip()}")
-    # wrk is the only child reaped during the run, so the children's clock is its CPU.
-    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    wrk_seconds = (children_after.ru_utime + children_after.ru_stime) - (
-        children_before.ru_utime + children_before.ru_stime
-    )
-    cpu = {**meter.percent(), "wrk": round(100 * wrk_seconds / meter.elapsed, 1)}
-    run = parse(output, cpu)
-    run.connections_per_worker = spread
-    run.server_rss_mib = memory
-    return run, output
-
-
-def parse(output: str, cpu_percent: dict[str, float | None]) -> Run:
-    line = next((line for line in output.splitlines() if line.startswith("BENCH_JSON ")), None)
-    if line is None:
-        raise RuntimeError(f"wrk printed no summary (is {LUA_SCRIPT.name} intact?):\n{output}")
-    data = json.loads(line.removeprefix("BENCH_JSON "))
-    duration_s = data["duration_us"] / 1e6
-    latency = {key: round(value / 1000, 2) for key, value in data["latency_us"].items()}
-    return Run(
-        requests_per_s=round(data["requests"] / duration_s, 1),
-        requests=data["requests"],
-        duration_s=round(duration_s, 2),
-        errors=data["errors"],
-        latency_ms=latency,
-        cpu_percent=cpu_percent,
-    )

@@ -1,11 +1,10 @@
-"""What the benchmark runs: every server configuration, the endpoints, and the default and quick matrices."""
+"""What the benchmark measures: every server configuration, one row of the results each."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from products_db.config import DEFAULT_POOL_SIZE
 from products_db.embedded import REPO_ROOT
@@ -319,53 +318,3 @@ def sweep(cores: int) -> list[Configuration]:
             ),
         ]
     return rows
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    key: str
-    path: str
-    random_product: bool = False  # wrk draws /products/{id} with a random existing id
-
-
-BRANDS = Endpoint("brands", "/brands")
-PRODUCTS = Endpoint("products", "/products/{id}", random_product=True)
-ROOT = Endpoint("root", "/")  # the raw apps answer any path without touching a database
-
-
-@dataclass
-class Plan:
-    """The matrix: which configurations, at which latencies, on which endpoints, for how long."""
-
-    configurations: list[Configuration]
-    latencies_ms: list[int]
-    duration_s: float
-    repeats: int
-    warmup_s: float
-    connections: int
-    threads: int
-    timeout_s: float
-    # Endpoints beyond /brands, and the latencies they are measured at.
-    products_configs: list[str]
-    products_latencies_ms: list[int]
-    output: Path
-
-    def latencies_for(self, configuration: Configuration) -> list[int]:
-        # The raw apps never touch the database: added latency cannot change them.
-        if not configuration.uses_database:
-            return [0]
-        if configuration.only_latencies_ms is not None:
-            return [ms for ms in configuration.only_latencies_ms if ms in self.latencies_ms]
-        return self.latencies_ms
-
-    def endpoints_for(self, configuration: Configuration, latency_ms: int) -> list[Endpoint]:
-        if configuration.app in ("raw-wsgi", "raw-asgi"):
-            return [ROOT]
-        endpoints = [BRANDS]
-        if configuration.key in self.products_configs and latency_ms in self.products_latencies_ms:
-            endpoints.append(PRODUCTS)
-        return endpoints
-
-
-DEFAULT_LATENCIES_MS = [0, 20]
-QUICK_LATENCIES_MS = [0, 20]
