@@ -10,10 +10,9 @@ from rich.console import Console
 
 from products_db.embedded import REPO_ROOT
 
-from . import report
+from . import report, runner
 from .configurations import CORES, PRESENT, configurations
 from .plan import Plan
-from .runner import Runner
 from .wrk import WrkMissing, wrk_path
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
@@ -127,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     if not plan.configurations:
         console.print("[red]error:[/] no configuration selected")
         return 2
-    results = Runner(plan, console).run()
+    results = runner.run(plan, console)
     paths = report.write(results, plan.output)
     failed = [c for c in results["cells"] if c["status"] == "failed"]
     skipped = [c for c in results["cells"] if c["status"] == "skipped"]

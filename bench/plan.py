@@ -38,6 +38,10 @@ class Plan:
     products_latencies_ms: list[int]
     output: Path
 
+    @property
+    def wrk_options(self) -> dict:
+        return {"connections": self.connections, "threads": self.threads, "timeout_s": self.timeout_s}
+
     def latencies_for(self, configuration: Configuration) -> list[int]:
         # The raw apps never touch the database: added latency cannot change them.
         if not configuration.uses_database:
@@ -70,6 +74,11 @@ class Cell:
 
     def summary(self) -> dict:
         return summarize(self.runs)
+
+    def fail(self, reason: Exception | str) -> None:
+        if isinstance(reason, Exception):
+            reason = f"{type(reason).__name__}: {reason}"
+        self.status, self.reason = "failed", reason[:3000]
 
     def as_dict(self) -> dict:
         c = self.configuration

@@ -57,41 +57,47 @@ def run_wrk(
     cpu_groups: dict[str, Callable[[], list[int]]] | None = None,
     midway: Callable[[], list[int]] | None = None,
     server: Callable[[], list[int]] | None = None,
-) -> tuple[Run, str]:
-    """Run wrk once; returns the parsed figures and wrk's own text report.
+) -> Run:
+    """Run wrk once and parse its figures.
 
     midway, if given, is called halfway through the run (connections_per_worker),
     and so is the memory reading of the server's processes, if given.
     """
     argv = wrk_argv(url, connections=connections, threads=threads, duration_s=duration_s, timeout_s=timeout_s)
-    env = dict(os.environ)
-    if max_product_id:
-        env["BENCH_MAX_PRODUCT_ID"] = str(max_product_id)
-    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    env = {**os.environ, **({"BENCH_MAX_PRODUCT_ID": str(max_product_id)} if max_product_id else {})}
+    children_before = _children_cpu_s()
     with CpuMeter(cpu_groups or {}) as meter:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        spread = memory = None
-        if midway is not None or server is not None:
-            try:
-                output, _ = process.communicate(timeout=duration_s / 2)
-            except subprocess.TimeoutExpired:
-                spread = midway() if midway is not None else None
-                memory = rss_mib(server()) if server is not None else None
-                output, _ = process.communicate()
-        else:
-            output, _ = process.communicate()
+        spread, memory, output = _halfway(process, duration_s / 2, midway, server)
     if process.returncode != 0:
         raise RuntimeError(f"wrk exited with {process.returncode}: {output.strip()}")
     # wrk is the only child reaped during the run, so the children's clock is its CPU.
-    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    wrk_seconds = (children_after.ru_utime + children_after.ru_stime) - (
-        children_before.ru_utime + children_before.ru_stime
-    )
-    cpu = {**meter.percent(), "wrk": round(100 * wrk_seconds / meter.elapsed, 1)}
-    run = parse(output, cpu)
-    run.connections_per_worker = spread
-    run.server_rss_mib = memory
-    return run, output
+    wrk_percent = round(100 * (_children_cpu_s() - children_before) / meter.elapsed, 1)
+    run = parse(output, {**meter.percent(), "wrk": wrk_percent})
+    run.connections_per_worker, run.server_rss_mib = spread, memory
+    return run
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _halfway(
+    process: subprocess.Popen,
+    after_s: float,
+    midway: Callable[[], list[int]] | None,
+    server: Callable[[], list[int]] | None,
+) -> tuple[list[int] | None, float | None, str]:
+    """The readings taken halfway through wrk's run (None if not asked for, or wrk ended first), and its output."""
+    if midway is None and server is None:
+        return None, None, process.communicate()[0]
+    try:
+        return None, None, process.communicate(timeout=after_s)[0]
+    except subprocess.TimeoutExpired:
+        spread = midway() if midway is not None else None
+        memory = rss_mib(server()) if server is not None else None
+        return spread, memory, process.communicate()[0]
 
 
 def parse(output: str, cpu_percent: dict[str, float | None]) -> Run:
