@@ -10,10 +10,16 @@ from products_db.config import DEFAULT_POOL_SIZE
 from products_db.embedded import REPO_ROOT
 
 CORES = os.cpu_count() or 1
-
+POOL = DEFAULT_POOL_SIZE  # connections per process of an async app, unless a row says otherwise
 # Flask's threaded worker gets as many threads as an async process has pool
 # connections, so both may have the same number of queries in flight per process.
-GTHREAD_THREADS = DEFAULT_POOL_SIZE
+GTHREAD_THREADS = POOL
+# The async apps and their registry commands for one process per core.
+ASYNC_SERVERS = {"aiohttp": "aiohttp-gunicorn", "starlette": "starlette", "django": "django-asgi"}
+# Requests one process may have in flight in the sweep: 10 is the default pool
+# (the per-core rows at 20 ms), 50 and 100 are added here.
+SWEEP_IN_FLIGHT = (50, 100)
+SWEEP_LATENCY_MS = 20
 
 # Django refuses to start without one; this one only ever signs nothing on loopback.
 BENCH_SECRET_KEY = "bench-only-secret-key-not-for-production-0123456789abcdefghijklmnop"
@@ -43,19 +49,19 @@ PRESENT: dict[str, Callable[[], bool]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Configuration:
     """One way to serve the API: a registry command, the arguments appended to it, and what bounds it."""
 
     key: str
     label: str
-    app: str  # key of PRESENT
+    app: str  # aiohttp, flask, starlette, django, raw-wsgi, raw-asgi, db
     kind: str  # "sync", "async", "http ceiling", "db ceiling"
     processes: int
     server: str | None = None  # name in products_db.servers.COMMANDS; None for the database ceiling
     extra_args: str = ""
     env: dict[str, str] = field(default_factory=dict)
-    book: bool = False
+    book: bool = False  # the book's own command line, nothing appended
     # Requests one process can have waiting on the database at once: a sync
     # worker 1, a threaded worker its threads, an async app its pool.
     in_flight_per_process: int | None = None
@@ -87,234 +93,174 @@ class Configuration:
 
 
 def configurations(cores: int = CORES) -> dict[str, Configuration]:
-    pool = DEFAULT_POOL_SIZE
-    per_core = [
-        Configuration(
-            f"flask-{cores}",
-            f"flask x{cores}",
-            "flask",
-            "sync",
-            cores,
-            "flask",
-            f"--workers {cores}",
-            in_flight_per_process=1,
-            bound=f"{cores} sync workers, one request each",
-        ),
-        Configuration(
-            f"flask-gthread-{cores}",
-            f"flask gthread x{cores}x{GTHREAD_THREADS}",
-            "flask",
-            "sync",
-            cores,
-            "flask",
-            f"--workers {cores} --worker-class gthread --threads {GTHREAD_THREADS}",
-            env={"DB_POOL_SIZE": str(GTHREAD_THREADS)},
-            in_flight_per_process=GTHREAD_THREADS,
-            bound=f"{cores} workers x {GTHREAD_THREADS} threads",
-        ),
-        Configuration(
-            f"aiohttp-{cores}",
-            f"aiohttp x{cores}",
-            "aiohttp",
-            "async",
-            cores,
-            "aiohttp-gunicorn",
-            f"--workers {cores}",
-            in_flight_per_process=pool,
-            bound=f"{cores} processes x pool {pool}",
-        ),
-        Configuration(
-            f"starlette-{cores}",
-            f"starlette x{cores}",
-            "starlette",
-            "async",
-            cores,
-            "starlette",
-            f"--workers {cores}",
-            in_flight_per_process=pool,
-            bound=f"{cores} processes x pool {pool}",
-        ),
-        Configuration(
-            f"django-{cores}",
-            f"django x{cores}",
-            "django",
-            "async",
-            cores,
-            "django-asgi",
-            f"--workers {cores}",
-            env={"SECRET_KEY": BENCH_SECRET_KEY},
-            # Django's own pool (psycopg 3), and as many request threads as connections.
-            in_flight_per_process=pool,
-            bound=f"{cores} processes x pool {pool}",
-        ),
+    """Every row of the results, in their order, by key."""
+    rows = [*book_commands(), *per_core(cores), *scale_out(cores), *sweep(cores), *ceilings(cores)]
+    return {c.key: c for c in rows}
+
+
+def book_commands() -> list[Configuration]:
+    """This repository's code under the book's commands: the registry's documented lines, nothing appended."""
+    return [
+        flask(8, book=True),
+        async_app("aiohttp", 1, server="aiohttp", book=True, bound=f"1 process x pool {POOL}; one core"),
+        async_app("starlette", 8, server="starlette", book=True),
     ]
-    book = [
-        Configuration(
-            "flask-8",
-            "flask x8 (book's command)",
-            "flask",
-            "sync",
-            8,
-            "flask",
-            book=True,
-            in_flight_per_process=1,
-            bound="8 sync workers, one request each",
-        ),
-        Configuration(
-            "aiohttp-1",
-            "aiohttp x1 (book's command)",
-            "aiohttp",
-            "async",
-            1,
-            "aiohttp",
-            book=True,
-            in_flight_per_process=pool,
-            bound=f"1 process x pool {pool}; one core",
-        ),
-        Configuration(
-            "starlette-8",
-            "starlette x8 (book's command)",
-            "starlette",
-            "async",
-            8,
-            "starlette",
-            book=True,
-            in_flight_per_process=pool,
-            bound=f"8 processes x pool {pool}",
-        ),
+
+
+def per_core(cores: int) -> list[Configuration]:
+    """The fair comparison: one process per core for every framework."""
+    workers = f"--workers {cores}"
+    return [
+        flask(cores, extra_args=workers),
+        gthread(cores, GTHREAD_THREADS, key=f"flask-gthread-{cores}"),
+        *(async_app(app, cores, extra_args=workers) for app in ASYNC_SERVERS),
     ]
-    ceilings = [
-        Configuration(
-            f"raw-wsgi-{cores}",
-            f"raw WSGI x{cores}",
-            "raw-wsgi",
-            "http ceiling",
-            cores,
-            "raw-wsgi",
-            f"--workers {cores}",
-            bound="no database: HTTP only",
-        ),
-        Configuration(
-            f"raw-asgi-{cores}",
-            f"raw ASGI x{cores}",
-            "raw-asgi",
-            "http ceiling",
-            cores,
-            "raw-asgi",
-            f"--workers {cores}",
-            bound="no database: HTTP only",
-        ),
-        Configuration(
-            "db-1",
-            "db ceiling x1",
-            "db",
-            "db ceiling",
-            1,
-            bound="asyncpg, no HTTP, one connection per client",
-        ),
-        Configuration(
-            f"db-{cores}",
-            f"db ceiling x{cores}",
-            "db",
-            "db ceiling",
-            cores,
-            bound="asyncpg, no HTTP, one connection per client",
-        ),
-        # The same pools as the async apps per core, minus HTTP: the fair ceiling for them.
-        Configuration(
-            f"db-{cores}-pool{pool}",
-            f"db ceiling x{cores}, pool {pool}",
-            "db",
-            "db ceiling",
-            cores,
-            in_flight_per_process=pool,
-            bound=f"asyncpg, no HTTP, {cores} processes x pool {pool}",
-            ceiling_pool=pool,
-        ),
-    ]
-    return {c.key: c for c in [*book, *per_core, *scale_out(cores), *sweep(cores), *ceilings]}
 
 
 def scale_out(cores: int) -> list[Configuration]:
     """The book's suggestion (aiohttp processes behind nginx) and the cluster of hosts, all through nginx."""
-    pool = DEFAULT_POOL_SIZE
-    rows = [
-        Configuration(
-            f"aiohttp-nginx-{n}",
-            f"aiohttp x{n} behind nginx",
+    nginx = [
+        async_app(
             "aiohttp",
-            "async",
             n,
-            "aiohttp-nginx",
-            f"--processes {n}",
-            in_flight_per_process=pool,
-            bound=f"{n} processes x pool {pool}, nginx in front",
+            key=f"aiohttp-nginx-{n}",
+            label=f"aiohttp x{n} behind nginx",
+            server="aiohttp-nginx",
+            extra_args=f"--processes {n}",
+            bound=f"{n} processes x pool {POOL}, nginx in front",
             only_latencies_ms=(0, 20) if n == cores else (0,),
         )
         for n in sorted({cores, 8})
     ]
-    rows += [
-        Configuration(
-            f"cluster-{hosts}",
-            f"cluster of {hosts} host{'s' if hosts > 1 else ''}",
+    cluster = [
+        async_app(
             "aiohttp",
-            "async",
             hosts,
-            "cluster",
-            f"--hosts {hosts}",
-            in_flight_per_process=pool,
-            bound=f"{hosts} hosts x aiohttp pool {pool}, nginx in front",
+            key=f"cluster-{hosts}",
+            label=f"cluster of {hosts} host{'s' if hosts > 1 else ''}",
+            server="cluster",
+            extra_args=f"--hosts {hosts}",
+            bound=f"{hosts} hosts x aiohttp pool {POOL}, nginx in front",
             only_latencies_ms=(0,),
         )
         for hosts in (1, 2, 4)
     ]
-    return rows
-
-
-# Requests one process may have in flight in the sweep: 10 is the default pool
-# (the per-core rows at 20 ms), 50 and 100 are added here.
-SWEEP_IN_FLIGHT = (50, 100)
-SWEEP_LATENCY_MS = 20
-SWEEP_SERVERS = (("aiohttp", "aiohttp-gunicorn"), ("starlette", "starlette"), ("django", "django-asgi"))
+    return nginx + cluster
 
 
 def sweep(cores: int) -> list[Configuration]:
     """At +20 ms, more requests in flight per process: a bigger pool for the async apps, more threads for Flask."""
+    at_20_ms = {"only_latencies_ms": (SWEEP_LATENCY_MS,), "sweep": True}
     rows = []
     for n in SWEEP_IN_FLIGHT:
-        pool_env = {"DB_POOL_SIZE": str(n)}
-        common = {"in_flight_per_process": n, "only_latencies_ms": (SWEEP_LATENCY_MS,), "sweep": True}
+        rows.append(gthread(cores, n, key=f"flask-gthread-{cores}x{n}", **at_20_ms))
         rows += [
-            Configuration(
-                f"flask-gthread-{cores}x{n}",
-                f"flask gthread x{cores}x{n}",
-                "flask",
-                "sync",
+            async_app(
+                app,
                 cores,
-                "flask",
-                f"--workers {cores} --worker-class gthread --threads {n}",
-                env=pool_env,
-                bound=f"{cores} workers x {n} threads",
-                **common,
-            ),
-            *(
-                Configuration(
-                    f"{app}-{cores}-pool{n}",
-                    f"{app} x{cores}, pool {n}",
-                    app,
-                    "async",
-                    cores,
-                    server,
-                    f"--workers {cores}",
-                    env={**pool_env, **({"SECRET_KEY": BENCH_SECRET_KEY} if app == "django" else {})},
-                    bound=f"{cores} processes x pool {n}",
-                    **common,
-                )
-                for app, server in (
-                    ("aiohttp", "aiohttp-gunicorn"),
-                    ("starlette", "starlette"),
-                    ("django", "django-asgi"),
-                )
-            ),
+                key=f"{app}-{cores}-pool{n}",
+                label=f"{app} x{cores}, pool {n}",
+                extra_args=f"--workers {cores}",
+                pool=n,
+                **at_20_ms,
+            )
+            for app in ASYNC_SERVERS
         ]
     return rows
+
+
+def ceilings(cores: int) -> list[Configuration]:
+    """What no app can beat: the bare HTTP apps (no database) and the /brands query without HTTP."""
+    http = [
+        Configuration(
+            key=f"{app}-{cores}",
+            label=f"raw {app.removeprefix('raw-').upper()} x{cores}",
+            app=app,
+            kind="http ceiling",
+            processes=cores,
+            server=app,
+            extra_args=f"--workers {cores}",
+            bound="no database: HTTP only",
+        )
+        for app in ("raw-wsgi", "raw-asgi")
+    ]
+    # pool=POOL: the same pools as the async apps per core, minus HTTP: the fair ceiling for them.
+    return [*http, db_ceiling(1), db_ceiling(cores), db_ceiling(cores, pool=POOL)]
+
+
+def flask(workers: int, *, extra_args: str = "", book: bool = False) -> Configuration:
+    """gunicorn's sync workers, one request each."""
+    return Configuration(
+        key=f"flask-{workers}",
+        label=f"flask x{workers}" + (" (book's command)" if book else ""),
+        app="flask",
+        kind="sync",
+        processes=workers,
+        server="flask",
+        extra_args=extra_args,
+        book=book,
+        in_flight_per_process=1,
+        bound=f"{workers} sync workers, one request each",
+    )
+
+
+def gthread(workers: int, threads: int, *, key: str, **fields) -> Configuration:
+    """gunicorn's threaded worker, with a pool as large as its threads."""
+    return Configuration(
+        key=key,
+        label=f"flask gthread x{workers}x{threads}",
+        app="flask",
+        kind="sync",
+        processes=workers,
+        server="flask",
+        extra_args=f"--workers {workers} --worker-class gthread --threads {threads}",
+        env={"DB_POOL_SIZE": str(threads)},
+        in_flight_per_process=threads,
+        bound=f"{workers} workers x {threads} threads",
+        **fields,
+    )
+
+
+def async_app(
+    app: str,
+    processes: int,
+    *,
+    key: str = "",
+    label: str = "",
+    server: str = "",
+    book: bool = False,
+    pool: int = POOL,
+    bound: str = "",
+    **fields,
+) -> Configuration:
+    """An async app, each process with a pool; key, label, server and bound follow the app and its processes."""
+    env = {"DB_POOL_SIZE": str(pool)} if pool != POOL else {}
+    if app == "django":
+        env["SECRET_KEY"] = BENCH_SECRET_KEY
+    return Configuration(
+        key=key or f"{app}-{processes}",
+        label=label or f"{app} x{processes}" + (" (book's command)" if book else ""),
+        app=app,
+        kind="async",
+        processes=processes,
+        server=server or ASYNC_SERVERS[app],
+        env=env,
+        book=book,
+        in_flight_per_process=pool,
+        bound=bound or f"{processes} processes x pool {pool}",
+        **fields,
+    )
+
+
+def db_ceiling(processes: int, *, pool: int = 0) -> Configuration:
+    """The /brands query through asyncpg, no HTTP: a connection per client, or pools as large as the apps'."""
+    return Configuration(
+        key=f"db-{processes}" + (f"-pool{pool}" if pool else ""),
+        label=f"db ceiling x{processes}" + (f", pool {pool}" if pool else ""),
+        app="db",
+        kind="db ceiling",
+        processes=processes,
+        in_flight_per_process=pool or None,
+        bound="asyncpg, no HTTP, " + (f"{processes} processes x pool {pool}" if pool else "one connection per client"),
+        ceiling_pool=pool,
+    )
