@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from products_db.config import DEFAULT_POOL_SIZE
-from products_db.embedded import REPO_ROOT
 
 CORES = os.cpu_count() or 1
 POOL = DEFAULT_POOL_SIZE  # connections per process of an async app, unless a row says otherwise
@@ -23,30 +21,6 @@ SWEEP_LATENCY_MS = 20
 
 # Django refuses to start without one; this one only ever signs nothing on loopback.
 BENCH_SECRET_KEY = "bench-only-secret-key-not-for-production-0123456789abcdefghijklmnop"
-
-
-def _exists(relative: str) -> Callable[[], bool]:
-    return lambda: (REPO_ROOT / relative).exists()
-
-
-def _mentions(relative: str, text: str) -> Callable[[], bool]:
-    def check() -> bool:
-        path = REPO_ROOT / relative
-        return path.exists() and text in path.read_text(errors="replace")
-
-    return check
-
-
-# How to tell whether an app's package has been written yet (other issues build them).
-PRESENT: dict[str, Callable[[], bool]] = {
-    "aiohttp": _exists("aiohttp_api/routes.py"),
-    "flask": _exists("flask_api/app.py"),
-    "starlette": _mentions("starlette_app/routes.py", "/brands"),
-    "django": _mentions("django_async_views/async_api/urls.py", "brands"),
-    "raw-wsgi": _exists("asgi_raw/wsgi_app.py"),
-    "raw-asgi": _exists("asgi_raw/asgi_app.py"),
-    "db": lambda: True,
-}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,9 +61,6 @@ class Configuration:
         if self.in_flight_per_process is None:
             return None
         return self.processes * self.in_flight_per_process
-
-    def present(self) -> bool:
-        return PRESENT[self.app]()
 
 
 def configurations(cores: int = CORES) -> dict[str, Configuration]:

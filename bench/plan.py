@@ -66,7 +66,7 @@ class Cell:
     configuration: Configuration
     latency_ms: int
     endpoint: Endpoint
-    status: str = "pending"  # ok, skipped, failed
+    status: str = "pending"  # ok or failed once measured
     reason: str = ""
     runs: list[Run] = field(default_factory=list)
     command: dict = field(default_factory=dict)

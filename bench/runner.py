@@ -31,13 +31,8 @@ def _run_groups(groups: list[list[Cell]], plan: Plan, db: Database, console: Con
     with display(console, sum(estimate_s(plan, group) for group in groups)) as shown:
         for group in groups:
             configuration = group[0].configuration
-            label = f"{configuration.label} · {group[0].latency_ms} ms"
-            shown.status(label)
-            if not configuration.present():
-                for cell in group:
-                    cell.status, cell.reason = "skipped", "package not present"
-                shown.print(f"[yellow]skipped[/]  {label}: package not present")
-            elif configuration.kind == "db ceiling":
+            shown.status(f"{configuration.label} · {group[0].latency_ms} ms")
+            if configuration.kind == "db ceiling":
                 measure_ceiling(group, plan, db, shown.status)
             else:
                 serve(group, plan, db, shown.status)
