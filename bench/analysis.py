@@ -23,25 +23,19 @@ SWEEP_APPS = {
 }
 
 
-def _ok(cells: list[dict], endpoint: str | None = None) -> list[dict]:
+def ok_cells(cells: list[dict], endpoint: str | None = None) -> list[dict]:
     return [c for c in cells if c["status"] == "ok" and (endpoint is None or c["endpoint"] == endpoint)]
 
 
-def _rate(cell: dict) -> float:
+def rate(cell: dict) -> float:
+    """Requests per second, the median of the cell's runs."""
     return cell["summary"]["requests_per_s"]["median"]
 
 
-def _find(cells: list[dict], key: str, latency_ms: int, endpoint: str = "/brands") -> dict | None:
-    for cell in _ok(cells, endpoint):
+def find(cells: list[dict], key: str, latency_ms: int) -> dict | None:
+    """The measured /brands cell of a configuration at one latency."""
+    for cell in ok_cells(cells, "/brands"):
         if cell["configuration"] == key and cell["latency_ms"] == latency_ms:
-            return cell
-    return None
-
-
-def _ok_cell(cells: list[dict], key: str, latency_ms: int) -> dict | None:
-    for cell in cells:
-        ok = cell["status"] == "ok" and cell["endpoint"] in ("/brands", "/")
-        if ok and cell["configuration"] == key and cell["latency_ms"] == latency_ms:
             return cell
     return None
 
@@ -53,16 +47,16 @@ def ratios(results: dict) -> dict:
     found: dict = {"against_flask": []}
     comparisons = [(f"{a}-{cores}", f"flask-{cores}") for a, _ in PAIRS]
     comparisons += [(f"flask-gthread-{cores}", f"flask-{cores}"), ("starlette-8", "flask-8"), ("aiohttp-1", "flask-8")]
-    for latency_ms in sorted({c["latency_ms"] for c in _ok(cells)}):
+    for latency_ms in sorted({c["latency_ms"] for c in ok_cells(cells)}):
         for mine, flask in comparisons:
-            a, b = _find(cells, mine, latency_ms), _find(cells, flask, latency_ms)
-            if a and b and _rate(b) > 0:
+            a, b = find(cells, mine, latency_ms), find(cells, flask, latency_ms)
+            if a and b and rate(b) > 0:
                 found["against_flask"].append(
                     {
                         "latency_ms": latency_ms,
                         "server": a["label"],
                         "flask": b["label"],
-                        "ratio": round(_rate(a) / _rate(b), 2),
+                        "ratio": round(rate(a) / rate(b), 2),
                     }
                 )
     found["share_of_limit"] = share_of_limit(results)
@@ -80,24 +74,24 @@ def share_of_limit(results: dict) -> list[dict]:
     """
     cells = [c for c in results["cells"] if c["status"] == "ok" and c["latency_ms"] == 0]
     brands = [c for c in cells if c["endpoint"] == "/brands"]
-    db = max((c for c in brands if c["kind"] == "db ceiling"), key=_rate, default=None)
+    db = max((c for c in brands if c["kind"] == "db ceiling"), key=rate, default=None)
     http = {c["app"]: c for c in cells if c["kind"] == "http ceiling"}
     rows = []
-    for app in sorted((c for c in brands if c["kind"] in ("sync", "async")), key=_rate, reverse=True):
+    for app in sorted((c for c in brands if c["kind"] in ("sync", "async")), key=rate, reverse=True):
         bare = http.get("raw-wsgi" if app["kind"] == "sync" else "raw-asgi")
         if db is None or bare is None:
             continue
-        limit = 1 / (1 / _rate(db) + 1 / _rate(bare))
+        limit = 1 / (1 / rate(db) + 1 / rate(bare))
         rows.append(
             {
                 "server": app["label"],
-                "requests_per_s": _rate(app),
+                "requests_per_s": rate(app),
                 "db_ceiling": db["label"],
-                "db_ceiling_requests_per_s": _rate(db),
+                "db_ceiling_requests_per_s": rate(db),
                 "http_ceiling": bare["label"],
-                "http_ceiling_requests_per_s": _rate(bare),
+                "http_ceiling_requests_per_s": rate(bare),
                 "limit_requests_per_s": round(limit, 1),
-                "share": round(_rate(app) / limit, 3),
+                "share": round(rate(app) / limit, 3),
             }
         )
     return rows
@@ -111,7 +105,7 @@ def sweep(results: dict) -> list[dict]:
     for app, (base, pattern) in SWEEP_APPS.items():
         for n in (10, *SWEEP_IN_FLIGHT):
             key = (base if n == 10 else pattern).format(cores=cores, n=n)
-            cell = _ok_cell(cells, key, SWEEP_LATENCY_MS)
+            cell = find(cells, key, SWEEP_LATENCY_MS)
             if cell is None:
                 continue
             s = cell["summary"]
@@ -120,7 +114,7 @@ def sweep(results: dict) -> list[dict]:
                     "app": app,
                     "in_flight_per_process": n,
                     "label": cell["label"],
-                    "requests_per_s": _rate(cell),
+                    "requests_per_s": rate(cell),
                     "socket_errors": s["socket_errors"],
                     "server_rss_mib": s.get("server_rss_mib_median"),
                     "server_cpu_us_per_request": s.get("server_cpu_us_per_request_median"),

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 
 from products_db.config import redact
 from products_db.embedded import REPO_ROOT
@@ -15,7 +16,7 @@ from . import ceiling, latency
 from .database import Database
 from .figures import Run
 from .plan import Cell, Plan
-from .processes import CpuMeter, postgres_on_port, process_group
+from .processes import CpuMeter, group_pids, postgres_on_port
 
 # Seconds cut from each end of a ceiling run when reading CPU.
 CPU_MARGIN_S = 0.25
@@ -58,7 +59,7 @@ def _one_run(argv: list[str], duration_s: float, postgres_port: int) -> Run:
     # CPU is read inside the measured window, a little short of both ends:
     # at its end the pools close and their backends exit.
     time.sleep(max(0.0, start_at - time.time()) + CPU_MARGIN_S)
-    meter = CpuMeter({"server": process_group(process.pid), "postgres": postgres_on_port(postgres_port)})
+    meter = CpuMeter({"server": partial(group_pids, process.pid), "postgres": postgres_on_port(postgres_port)})
     with meter:
         time.sleep(max(0.1, duration_s - 2 * CPU_MARGIN_S))
     cpu = meter.percent()  # now, before the pools close

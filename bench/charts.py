@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
-from .analysis import SWEEP_APPS, SWEEP_IN_FLIGHT, SWEEP_LATENCY_MS, _ok, _rate, sweep
+from .analysis import SWEEP_APPS, SWEEP_IN_FLIGHT, SWEEP_LATENCY_MS, ok_cells, rate, sweep
 
 
 def _style(cell: dict) -> dict:
@@ -25,7 +25,7 @@ def _style(cell: dict) -> dict:
 
 def throughput_chart(results: dict, path: Path) -> None:
     """Horizontal bars, one group per configuration, one bar per latency; whiskers are min and max."""
-    cells = [c for c in _ok(results["cells"]) if c["endpoint"] in ("/brands", "/")]
+    cells = [c for c in ok_cells(results["cells"]) if c["endpoint"] in ("/brands", "/")]
     latencies = results["meta"]["plan"]["latencies_ms"]
     labels: list[str] = []
     for cell in cells:
@@ -62,7 +62,7 @@ def throughput_chart(results: dict, path: Path) -> None:
 
 def latency_chart(results: dict, path: Path) -> None:
     """Requests per second against added database latency, one line per configuration."""
-    cells = [c for c in _ok(results["cells"], "/brands")]
+    cells = [c for c in ok_cells(results["cells"], "/brands")]
     fig, ax = plt.subplots(figsize=(9, 5.5))
     seen: list[str] = []
     for cell in cells:
@@ -74,7 +74,7 @@ def latency_chart(results: dict, path: Path) -> None:
             continue
         ax.plot(
             [c["latency_ms"] for c in line],
-            [_rate(c) for c in line],
+            [rate(c) for c in line],
             label=line[0]["label"],
             **_style(line[0]),
         )

@@ -19,9 +19,6 @@ ASYNC_SERVERS = {"aiohttp": "aiohttp-gunicorn", "starlette": "starlette", "djang
 SWEEP_IN_FLIGHT = (50, 100)
 SWEEP_LATENCY_MS = 20
 
-# Django refuses to start without one; this one only ever signs nothing on loopback.
-BENCH_SECRET_KEY = "bench-only-secret-key-not-for-production-0123456789abcdefghijklmnop"
-
 
 @dataclass(frozen=True, kw_only=True)
 class Configuration:
@@ -42,7 +39,6 @@ class Configuration:
     bound: str = ""  # what limits concurrency, in words
     ceiling_pool: int = 0  # database ceiling only: connections per process (0: one per client)
     only_latencies_ms: tuple[int, ...] | None = None  # measured at these latencies only (None: every one)
-    sweep: bool = False  # part of the concurrency sweep (bench/report.py gives it a table of its own)
 
     @property
     def uses_database(self) -> bool:
@@ -121,7 +117,7 @@ def scale_out(cores: int) -> list[Configuration]:
 
 def sweep(cores: int) -> list[Configuration]:
     """At +20 ms, more requests in flight per process: a bigger pool for the async apps, more threads for Flask."""
-    at_20_ms = {"only_latencies_ms": (SWEEP_LATENCY_MS,), "sweep": True}
+    at_20_ms = {"only_latencies_ms": (SWEEP_LATENCY_MS,)}
     rows = []
     for n in SWEEP_IN_FLIGHT:
         rows.append(gthread(cores, n, key=f"flask-gthread-{cores}x{n}", **at_20_ms))
@@ -205,9 +201,8 @@ def async_app(
     **fields,
 ) -> Configuration:
     """An async app, each process with a pool; key, label, server and bound follow the app and its processes."""
+    # Django's SECRET_KEY comes with its registry command (products_db.servers.DJANGO_DEMO_ENV).
     env = {"DB_POOL_SIZE": str(pool)} if pool != POOL else {}
-    if app == "django":
-        env["SECRET_KEY"] = BENCH_SECRET_KEY
     return Configuration(
         key=key or f"{app}-{processes}",
         label=label or f"{app} x{processes}" + (" (book's command)" if book else ""),

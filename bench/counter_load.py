@@ -30,6 +30,8 @@ from websockets.exceptions import ConnectionClosed
 from products_db import servers
 from products_db.throwaway import seeded_database
 
+from .processes import group_pids
+
 RESULTS = Path(__file__).resolve().parent / "results"
 COMMANDS = {"memory": "counter", "shared": "counter-shared"}
 SETTLE_TIMEOUT = 120.0
@@ -67,20 +69,8 @@ async def open_client(url: str) -> Client:
     return Client(ws, time.perf_counter())
 
 
-def group_pids(server: servers.RunningServer) -> list[int]:
-    """The server's processes (its own process group): the master and its workers."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[2]) == server.process.pid:
-                pids.append(int(stat.parent.name))
-        except OSError:
-            continue
-    return pids
-
-
 async def worker_rows(database_url: str, server: servers.RunningServer) -> dict[int, int]:
-    pids = group_pids(server)
+    pids = group_pids(server.process.pid)
     connection = await asyncpg.connect(database_url)
     try:
         rows = await connection.fetch(

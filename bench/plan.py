@@ -11,14 +11,13 @@ from .figures import Run, summarize
 
 @dataclass(frozen=True)
 class Endpoint:
-    key: str
     path: str
     random_product: bool = False  # wrk draws /products/{id} with a random existing id
 
 
-BRANDS = Endpoint("brands", "/brands")
-PRODUCTS = Endpoint("products", "/products/{id}", random_product=True)
-ROOT = Endpoint("root", "/")  # the raw apps answer any path without touching a database
+BRANDS = Endpoint("/brands")
+PRODUCTS = Endpoint("/products/{id}", random_product=True)
+ROOT = Endpoint("/")  # the raw apps answer any path without touching a database
 
 
 @dataclass

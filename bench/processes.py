@@ -31,20 +31,16 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total / CLOCK_TICKS
 
 
-def process_group(pgid: int) -> Callable[[], list[int]]:
-    """The server: its master and every worker share the group run() gave it."""
-
-    def members() -> list[int]:
-        found = []
-        for pid in psutil.pids():
-            try:
-                if os.getpgid(pid) == pgid:
-                    found.append(pid)
-            except OSError:
-                pass
-        return found
-
-    return members
+def group_pids(pgid: int) -> list[int]:
+    """A server's processes: its master and every worker share the process group servers.run() gave it."""
+    found = []
+    for pid in psutil.pids():
+        try:
+            if os.getpgid(pid) == pgid:
+                found.append(pid)
+        except OSError:
+            pass  # exited meanwhile
+    return found
 
 
 def rss_mib(pids: list[int]) -> float:
@@ -134,22 +130,21 @@ def _machine_busy_seconds() -> float:
 
 
 def connections_per_worker(pgid: int, port: int) -> Callable[[], list[int]]:
-    """How wrk's connections are spread over the server's processes (the accepting ones)."""
+    """How wrk's connections are spread over the server's processes (the accepting ones), most first."""
 
     def count() -> list[int]:
-        pids = process_group(pgid)()
+        pids = group_pids(pgid)
         # A master (gunicorn's arbiter, uvicorn's supervisor) only listens; a
         # single-process server is its own leader and does accept.
         workers = [pid for pid in pids if pid != pgid] or pids
-        counts = []
-        for pid in workers:
-            try:
-                sockets = psutil.Process(pid).net_connections(kind="tcp")
-            except psutil.Error:
-                continue
-            counts.append(
-                sum(1 for s in sockets if s.status == psutil.CONN_ESTABLISHED and s.laddr and s.laddr.port == port)
-            )
-        return sorted(counts, reverse=True)
+        return sorted((n for pid in workers if (n := _established(pid, port)) is not None), reverse=True)
 
     return count
+
+
+def _established(pid: int, port: int) -> int | None:
+    try:
+        sockets = psutil.Process(pid).net_connections(kind="tcp")
+    except psutil.Error:
+        return None  # exited meanwhile
+    return sum(1 for s in sockets if s.status == psutil.CONN_ESTABLISHED and s.laddr and s.laddr.port == port)

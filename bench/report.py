@@ -7,7 +7,7 @@ from pathlib import Path
 
 from . import charts
 from .analysis import ratios
-from .tables import _cpu_medians, markdown
+from .tables import markdown
 
 JSON_NAME = "results.json"
 MARKDOWN_NAME = "results.md"
@@ -26,12 +26,6 @@ def to_json(results: dict) -> str:
 
 def write(results: dict, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
-    for cell in results["cells"]:
-        for run in cell["runs"]:
-            # As CpuMeter.percent() does today: a negative reading is no figure.
-            run["cpu_percent"] = {k: (v if v is None or v >= 0 else None) for k, v in run["cpu_percent"].items()}
-        if cell.get("summary"):
-            cell["summary"]["cpu_percent_median"] = _cpu_medians(cell)
     results = {**results, "ratios": ratios(results)}
     paths = [out / JSON_NAME, out / MARKDOWN_NAME, out / THROUGHPUT_PNG, out / LATENCY_PNG]
     paths[0].write_text(to_json(results))

@@ -7,17 +7,18 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from products_db import servers
 from products_db.config import redact
-from products_db.embedded import REPO_ROOT, free_port
+from products_db.embedded import free_port
 
 from . import latency
 from .configurations import Configuration
 from .database import Database
 from .figures import Run
 from .plan import Cell, Plan
-from .processes import connections_per_worker, postgres_on_port, process_group
+from .processes import connections_per_worker, group_pids, postgres_on_port
 from .wrk import run_wrk, wrk_argv
 
 # Connections Postgres keeps for itself and for us (superuser slots, our own checks).
@@ -57,25 +58,33 @@ def _start_and_measure(group: list[Cell], plan: Plan, db: Database, status: Stat
         env.setdefault("DB_POOL_SIZE", str(configuration.pool_size))
     port = free_port()
     database_url = latency.url_for(db.url, group[0].latency_ms)
-    described = {
-        "registry_name": command.name,
-        "documented": command.documented,
-        "argv": command.argv(port, configuration.extra_args),
-        "cwd": str((REPO_ROOT / command.cwd).relative_to(REPO_ROOT)),
-        "env": {**env, "DATABASE_URL": redact(database_url)} if configuration.uses_database else env,
-    }
-    run = servers.run(
+    described = _described(command, configuration, port, env, database_url)
+    with servers.run(
         command,
         port=port,
         database_url=database_url,
         env=env,
         extra_args=configuration.extra_args,
         ready_timeout=120,
-    )
-    with run as server:
+    ) as server:
         started = Started(plan, db, server, described, status)
         for cell in group:
             started.measure(cell, warm_up=cell is group[0])
+
+
+def _described(
+    command: servers.ServerCommand, configuration: Configuration, port: int, env: dict[str, str], database_url: str
+) -> dict:
+    """The server's command line for the results, with what it gets beyond our own environment."""
+    if configuration.uses_database:
+        env = {**env, "DATABASE_URL": redact(database_url)}
+    return {
+        "registry_name": command.name,
+        "documented": command.documented,
+        "argv": command.argv(port, configuration.extra_args),
+        "cwd": command.cwd,
+        "env": {**command.env, **env},
+    }
 
 
 @dataclass
@@ -111,7 +120,7 @@ class Started:
 
     def _run(self, url: str, max_product_id: int, uses_database: bool) -> Run:
         pid = self.server.process.pid
-        cpu_groups = {"server": process_group(pid)}
+        cpu_groups = {"server": partial(group_pids, pid)}
         if uses_database:
             cpu_groups["postgres"] = postgres_on_port(self.db.port)
         run = run_wrk(

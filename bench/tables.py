@@ -142,7 +142,7 @@ def _cell_row(cell: dict) -> str:
     if cell["status"] != "ok":
         return f"{start} {cell['status']}: {cell['reason'].splitlines()[0][:80]} | | | | | {pool} | | |"
     s, e = cell["summary"], cell["summary"]["errors"]
-    cpu = _cpu_medians(cell)
+    cpu = s["cpu_percent_median"]
     cpu_text = " / ".join("-" if cpu[k] is None else f"{cpu[k]:.0f}" for k in ("server", "postgres", "wrk", "machine"))
     return (
         f"{start} {_rates(cell)} | {s['p99_ms_median']:,.0f} | "
@@ -169,15 +169,6 @@ def _figure(cell: dict) -> str:
     if s["errors"]["status"]:
         problems.append(f"{s['errors']['status']:,} HTTP err")
     return _rates(cell) + (f" ⚠ {', '.join(problems)}" if problems else "")
-
-
-def _cpu_medians(cell: dict) -> dict[str, float | None]:
-    """Median CPU per group over the runs; a negative reading (a process vanished unaccounted) is no figure."""
-    medians: dict[str, float | None] = {}
-    for name in ("server", "postgres", "wrk", "machine"):
-        values = sorted(v for run in cell["runs"] if (v := run["cpu_percent"].get(name)) is not None and v >= 0)
-        medians[name] = values[len(values) // 2] if values else None
-    return medians
 
 
 def _spread_bound(cell: dict) -> str:
