@@ -18,6 +18,7 @@ ASYNC_SERVERS = {"aiohttp": "aiohttp-gunicorn", "starlette": "starlette", "djang
 # (the per-core rows at 20 ms), 50 and 100 are added here.
 SWEEP_IN_FLIGHT = (50, 100)
 SWEEP_LATENCY_MS = 20
+BOOK = " (book's command)"  # in the label of a row that runs the book's command line
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,7 +80,7 @@ def per_core(cores: int) -> list[Configuration]:
     workers = f"--workers {cores}"
     return [
         flask(cores, extra_args=workers),
-        gthread(cores, GTHREAD_THREADS, key=f"flask-gthread-{cores}"),
+        flask(cores, threads=GTHREAD_THREADS, key=f"flask-gthread-{cores}"),
         *(async_app(app, cores, extra_args=workers) for app in ASYNC_SERVERS),
     ]
 
@@ -120,7 +121,7 @@ def sweep(cores: int) -> list[Configuration]:
     at_20_ms = {"only_latencies_ms": (SWEEP_LATENCY_MS,)}
     rows = []
     for n in SWEEP_IN_FLIGHT:
-        rows.append(gthread(cores, n, key=f"flask-gthread-{cores}x{n}", **at_20_ms))
+        rows.append(flask(cores, threads=n, key=f"flask-gthread-{cores}x{n}", **at_20_ms))
         rows += [
             async_app(
                 app,
@@ -155,35 +156,22 @@ def ceilings(cores: int) -> list[Configuration]:
     return [*http, db_ceiling(1), db_ceiling(cores), db_ceiling(cores, pool=POOL)]
 
 
-def flask(workers: int, *, extra_args: str = "", book: bool = False) -> Configuration:
-    """gunicorn's sync workers, one request each."""
+def flask(workers: int, *, threads: int = 0, key: str = "", extra_args: str = "", **fields) -> Configuration:
+    """gunicorn's sync workers, one request each; with threads, its threaded worker and a pool as large."""
+    if threads:
+        extra_args = f"--workers {workers} --worker-class gthread --threads {threads}"
+    book = fields.get("book", False)
     return Configuration(
-        key=f"flask-{workers}",
-        label=f"flask x{workers}" + (" (book's command)" if book else ""),
+        key=key or f"flask-{workers}",
+        label=f"flask gthread x{workers}x{threads}" if threads else f"flask x{workers}" + (BOOK if book else ""),
         app="flask",
         kind="sync",
         processes=workers,
         server="flask",
         extra_args=extra_args,
-        book=book,
-        in_flight_per_process=1,
-        bound=f"{workers} sync workers, one request each",
-    )
-
-
-def gthread(workers: int, threads: int, *, key: str, **fields) -> Configuration:
-    """gunicorn's threaded worker, with a pool as large as its threads."""
-    return Configuration(
-        key=key,
-        label=f"flask gthread x{workers}x{threads}",
-        app="flask",
-        kind="sync",
-        processes=workers,
-        server="flask",
-        extra_args=f"--workers {workers} --worker-class gthread --threads {threads}",
-        env={"DB_POOL_SIZE": str(threads)},
-        in_flight_per_process=threads,
-        bound=f"{workers} workers x {threads} threads",
+        env={"DB_POOL_SIZE": str(threads)} if threads else {},
+        in_flight_per_process=threads or 1,
+        bound=f"{workers} workers x {threads} threads" if threads else f"{workers} sync workers, one request each",
         **fields,
     )
 
@@ -205,7 +193,7 @@ def async_app(
     env = {"DB_POOL_SIZE": str(pool)} if pool != POOL else {}
     return Configuration(
         key=key or f"{app}-{processes}",
-        label=label or f"{app} x{processes}" + (" (book's command)" if book else ""),
+        label=label or f"{app} x{processes}" + (BOOK if book else ""),
         app=app,
         kind="async",
         processes=processes,

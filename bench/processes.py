@@ -58,21 +58,28 @@ def postgres_on_port(port: int) -> Callable[[], list[int]]:
     """Our Postgres: the postmaster started with `-p PORT` and its backends (not anyone else's)."""
 
     def members() -> list[int]:
-        for process in psutil.process_iter(["name", "cmdline"]):
-            cmdline = process.info["cmdline"] or []
-            if process.info["name"] == "postgres" and "-p" in cmdline:
-                if cmdline[cmdline.index("-p") + 1 : cmdline.index("-p") + 2] == [str(port)]:
-                    # A backend can exit while we list them (Django connects per
-                    # request): list again rather than lose the postmaster's account.
-                    for _ in range(5):
-                        try:
-                            return [process.pid, *(child.pid for child in process.children(recursive=True))]
-                        except psutil.NoSuchProcess:
-                            continue
-                    return [process.pid]
-        return []
+        postmaster = next((p for p in psutil.process_iter(["name", "cmdline"]) if _is_postmaster(p, port)), None)
+        return [] if postmaster is None else _with_children(postmaster)
 
     return members
+
+
+def _is_postmaster(process: psutil.Process, port: int) -> bool:
+    cmdline = process.info["cmdline"] or []
+    if process.info["name"] != "postgres" or "-p" not in cmdline:
+        return False
+    return cmdline[cmdline.index("-p") + 1 :][:1] == [str(port)]
+
+
+def _with_children(process: psutil.Process) -> list[int]:
+    # A backend can exit while we list them (Django connects per request):
+    # list again rather than lose the postmaster's account.
+    for _ in range(5):
+        try:
+            return [process.pid, *(child.pid for child in process.children(recursive=True))]
+        except psutil.NoSuchProcess:
+            continue
+    return [process.pid]
 
 
 class CpuMeter:
