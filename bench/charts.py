@@ -27,25 +27,16 @@ def throughput_chart(results: dict, path: Path) -> None:
     """Horizontal bars, one group per configuration, one bar per latency; whiskers are min and max."""
     cells = [c for c in ok_cells(results["cells"]) if c["endpoint"] in ("/brands", "/")]
     latencies = results["meta"]["plan"]["latencies_ms"]
-    labels: list[str] = []
-    for cell in cells:
-        if cell["label"] not in labels:
-            labels.append(cell["label"])
+    labels = list(dict.fromkeys(cell["label"] for cell in cells))  # in the order of the run
     height = 0.8 / max(1, len(latencies))
     fig, ax = plt.subplots(figsize=(9, 1.0 + 0.32 * len(labels) * max(1, len(latencies)) ** 0.6))
     for i, ms in enumerate(latencies):
-        ys, xs, low, high = [], [], [], []
-        for row, label in enumerate(labels):
-            cell = next((c for c in cells if c["label"] == label and c["latency_ms"] == ms), None)
-            if cell is None:
-                continue
-            rate = cell["summary"]["requests_per_s"]
-            ys.append(row + i * height)
-            xs.append(rate["median"])
-            low.append(rate["median"] - rate["min"])
-            high.append(rate["max"] - rate["median"])
-        if xs:
-            ax.barh(ys, xs, height=height, xerr=[low, high], capsize=2, label=f"{ms} ms added")
+        bars = [(row, c["summary"]["requests_per_s"]) for row, c in _cells_at(cells, labels, ms)]
+        if bars:
+            ys = [row + i * height for row, _ in bars]
+            xs = [rate["median"] for _, rate in bars]
+            whiskers = [[r["median"] - r["min"] for _, r in bars], [r["max"] - r["median"] for _, r in bars]]
+            ax.barh(ys, xs, height=height, xerr=whiskers, capsize=2, label=f"{ms} ms added")
     ax.set_yticks([row + height * (len(latencies) - 1) / 2 for row in range(len(labels))], labels)
     ax.invert_yaxis()
     # Log scale: the bare ASGI app is ten times faster than anything with a database.
@@ -55,20 +46,26 @@ def throughput_chart(results: dict, path: Path) -> None:
     ax.set_title("GET /brands by configuration (raw apps: GET /, no database)")
     ax.grid(axis="x", which="both", alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
+    _save(fig, path, dpi=90)
+
+
+def _cells_at(cells: list[dict], labels: list[str], latency_ms: int) -> list[tuple[int, dict]]:
+    """(row, cell) for each label measured at this latency."""
+    at = {c["label"]: c for c in reversed(cells) if c["latency_ms"] == latency_ms}  # the first of each label
+    return [(row, at[label]) for row, label in enumerate(labels) if label in at]
+
+
+def _save(fig: plt.Figure, path: Path, dpi: int) -> None:
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
 
 
 def latency_chart(results: dict, path: Path) -> None:
     """Requests per second against added database latency, one line per configuration."""
-    cells = [c for c in ok_cells(results["cells"], "/brands")]
+    cells = ok_cells(results["cells"], "/brands")
     fig, ax = plt.subplots(figsize=(9, 5.5))
-    seen: list[str] = []
-    for cell in cells:
-        if cell["configuration"] not in seen:
-            seen.append(cell["configuration"])
-    for key in seen:
+    for key in dict.fromkeys(cell["configuration"] for cell in cells):
         line = sorted((c for c in cells if c["configuration"] == key), key=lambda c: c["latency_ms"])
         if len(line) < 2:
             continue
@@ -85,9 +82,7 @@ def latency_chart(results: dict, path: Path) -> None:
     ax.grid(which="both", alpha=0.3)
     if ax.get_lines():
         ax.legend(fontsize="small", ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    _save(fig, path, dpi=90)
 
 
 def sweep_chart(results: dict, path: Path) -> bool:
@@ -112,8 +107,7 @@ def sweep_chart(results: dict, path: Path) -> bool:
         axis.set_xticks([10, *SWEEP_IN_FLIGHT])
         axis.grid(alpha=0.3)
         axis.legend()
-    figure.suptitle(f"GET /brands at +{SWEEP_LATENCY_MS} ms of database latency, 2 processes each")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    cores = results["meta"]["machine"]["cores"]  # the sweep's rows run one process per core
+    figure.suptitle(f"GET /brands at +{SWEEP_LATENCY_MS} ms of database latency, {cores} processes each")
+    _save(figure, path, dpi=110)
     return True
