@@ -3,24 +3,7 @@ concurrency sweep at +20 ms."""
 
 from __future__ import annotations
 
-from .configurations import SWEEP_IN_FLIGHT, SWEEP_LATENCY_MS
-
-# The comparisons the README reports: an async server against the sync one with
-# the same number of processes.
-PAIRS = [
-    ("aiohttp", "flask"),
-    ("starlette", "flask"),
-    ("django", "flask"),
-]
-
-# The apps of the sweep: the row key of in-flight 10 (the per-core rows), and the
-# prefix of the sweep's own keys for larger pools or thread counts.
-SWEEP_APPS = {
-    "aiohttp": ("aiohttp-{cores}", "aiohttp-{cores}-pool{n}"),
-    "starlette": ("starlette-{cores}", "starlette-{cores}-pool{n}"),
-    "django": ("django-{cores}", "django-{cores}-pool{n}"),
-    "flask gthread": ("flask-gthread-{cores}", "flask-gthread-{cores}x{n}"),
-}
+from .configurations import ASYNC_SERVERS, POOL, SWEEP_APPS, SWEEP_IN_FLIGHT, SWEEP_LATENCY_MS, sweep_key
 
 
 def ok_cells(cells: list[dict], endpoint: str | None = None) -> list[dict]:
@@ -45,7 +28,8 @@ def ratios(results: dict) -> dict:
     cells = results["cells"]
     cores = results["meta"]["machine"]["cores"]
     found: dict = {"against_flask": []}
-    comparisons = [(f"{a}-{cores}", f"flask-{cores}") for a, _ in PAIRS]
+    # An async server against the sync one with the same number of processes.
+    comparisons = [(f"{app}-{cores}", f"flask-{cores}") for app in ASYNC_SERVERS]
     comparisons += [(f"flask-gthread-{cores}", f"flask-{cores}"), ("starlette-8", "flask-8"), ("aiohttp-1", "flask-8")]
     for latency_ms in sorted({c["latency_ms"] for c in ok_cells(cells)}):
         for mine, flask in comparisons:
@@ -102,10 +86,9 @@ def sweep(results: dict) -> list[dict]:
     cells = results["cells"]
     cores = results["meta"]["machine"]["cores"]
     rows = []
-    for app, (base, pattern) in SWEEP_APPS.items():
-        for n in (10, *SWEEP_IN_FLIGHT):
-            key = (base if n == 10 else pattern).format(cores=cores, n=n)
-            cell = find(cells, key, SWEEP_LATENCY_MS)
+    for app in SWEEP_APPS:
+        for n in (POOL, *SWEEP_IN_FLIGHT):
+            cell = find(cells, sweep_key(app, cores, n), SWEEP_LATENCY_MS)
             if cell is None:
                 continue
             s = cell["summary"]

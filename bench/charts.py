@@ -9,7 +9,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
-from .analysis import SWEEP_APPS, SWEEP_IN_FLIGHT, SWEEP_LATENCY_MS, ok_cells, rate, sweep
+from .analysis import ok_cells, rate, sweep
+from .configurations import POOL, SWEEP_APPS, SWEEP_IN_FLIGHT, SWEEP_LATENCY_MS
 
 
 def _style(cell: dict) -> dict:
@@ -104,7 +105,7 @@ def sweep_chart(results: dict, path: Path) -> bool:
     for axis, title in ((rate_axis, "requests per second"), (memory_axis, "server memory, MiB (all processes)")):
         axis.set_xlabel("requests in flight per process (pool or threads)")
         axis.set_title(title)
-        axis.set_xticks([10, *SWEEP_IN_FLIGHT])
+        axis.set_xticks([POOL, *SWEEP_IN_FLIGHT])
         axis.grid(alpha=0.3)
         axis.legend()
     cores = results["meta"]["machine"]["cores"]  # the sweep's rows run one process per core

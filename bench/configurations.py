@@ -18,6 +18,7 @@ ASYNC_SERVERS = {"aiohttp": "aiohttp-gunicorn", "starlette": "starlette", "djang
 # (the per-core rows at 20 ms), 50 and 100 are added here.
 SWEEP_IN_FLIGHT = (50, 100)
 SWEEP_LATENCY_MS = 20
+SWEEP_APPS = ("aiohttp", "starlette", "django", "flask gthread")  # as the sweep's table and chart name them
 BOOK = " (book's command)"  # in the label of a row that runs the book's command line
 
 
@@ -80,7 +81,7 @@ def per_core(cores: int) -> list[Configuration]:
     workers = f"--workers {cores}"
     return [
         flask(cores, extra_args=workers),
-        flask(cores, threads=GTHREAD_THREADS, key=f"flask-gthread-{cores}"),
+        flask(cores, threads=GTHREAD_THREADS, key=sweep_key("flask gthread", cores, GTHREAD_THREADS)),
         *(async_app(app, cores, extra_args=workers) for app in ASYNC_SERVERS),
     ]
 
@@ -121,12 +122,12 @@ def sweep(cores: int) -> list[Configuration]:
     at_20_ms = {"only_latencies_ms": (SWEEP_LATENCY_MS,)}
     rows = []
     for n in SWEEP_IN_FLIGHT:
-        rows.append(flask(cores, threads=n, key=f"flask-gthread-{cores}x{n}", **at_20_ms))
+        rows.append(flask(cores, threads=n, key=sweep_key("flask gthread", cores, n), **at_20_ms))
         rows += [
             async_app(
                 app,
                 cores,
-                key=f"{app}-{cores}-pool{n}",
+                key=sweep_key(app, cores, n),
                 label=f"{app} x{cores}, pool {n}",
                 extra_args=f"--workers {cores}",
                 pool=n,
@@ -135,6 +136,13 @@ def sweep(cores: int) -> list[Configuration]:
             for app in ASYNC_SERVERS
         ]
     return rows
+
+
+def sweep_key(app: str, cores: int, in_flight: int) -> str:
+    """The key of the row of one of SWEEP_APPS with `in_flight` requests per process (the default: a per-core row)."""
+    if app == "flask gthread":
+        return f"flask-gthread-{cores}" + (f"x{in_flight}" if in_flight != GTHREAD_THREADS else "")
+    return f"{app}-{cores}" + (f"-pool{in_flight}" if in_flight != POOL else "")
 
 
 def ceilings(cores: int) -> list[Configuration]:

@@ -136,17 +136,13 @@ def _machine_busy_seconds() -> float:
     )
 
 
-def connections_per_worker(pgid: int, port: int) -> Callable[[], list[int]]:
+def connections_per_worker(pgid: int, port: int) -> list[int]:
     """How wrk's connections are spread over the server's processes (the accepting ones), most first."""
-
-    def count() -> list[int]:
-        pids = group_pids(pgid)
-        # A master (gunicorn's arbiter, uvicorn's supervisor) only listens; a
-        # single-process server is its own leader and does accept.
-        workers = [pid for pid in pids if pid != pgid] or pids
-        return sorted((n for pid in workers if (n := _established(pid, port)) is not None), reverse=True)
-
-    return count
+    pids = group_pids(pgid)
+    # A master (gunicorn's arbiter, uvicorn's supervisor) only listens; a
+    # single-process server is its own leader and does accept.
+    workers = [pid for pid in pids if pid != pgid] or pids
+    return sorted((n for pid in workers if (n := _established(pid, port)) is not None), reverse=True)
 
 
 def _established(pid: int, port: int) -> int | None:

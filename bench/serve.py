@@ -18,7 +18,7 @@ from .configurations import Configuration
 from .database import Database
 from .figures import Run
 from .plan import Cell, Plan
-from .processes import connections_per_worker, group_pids, postgres_on_port
+from .processes import connections_per_worker, group_pids, postgres_on_port, rss_mib
 from .wrk import run_wrk, wrk_argv
 
 # Connections Postgres keeps for itself and for us (superuser slots, our own checks).
@@ -119,7 +119,7 @@ class Started:
         cell.status = "ok"
 
     def _run(self, url: str, max_product_id: int, uses_database: bool) -> Run:
-        pid = self.server.process.pid
+        pid, port = self.server.process.pid, self.server.port
         cpu_groups = {"server": partial(group_pids, pid)}
         if uses_database:
             cpu_groups["postgres"] = postgres_on_port(self.db.port)
@@ -128,8 +128,7 @@ class Started:
             duration_s=self.plan.duration_s,
             max_product_id=max_product_id,
             cpu_groups=cpu_groups,
-            midway=connections_per_worker(pid, self.server.port),
-            server=cpu_groups["server"],
+            halfway=lambda: (connections_per_worker(pid, port), rss_mib(group_pids(pid))),
             **self.plan.wrk_options,
         )
         run.drain_s = drain(url)

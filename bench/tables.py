@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .analysis import SWEEP_LATENCY_MS, ratios, share_of_limit, sweep
+from .analysis import ratios, share_of_limit, sweep
+from .configurations import SWEEP_LATENCY_MS
 
 FOOTNOTE = (
     "In flight: how many requests the configuration can have waiting on the database at once "

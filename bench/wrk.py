@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .figures import Run
-from .processes import CpuMeter, rss_mib
+from .processes import CpuMeter
 
 LUA_SCRIPT = Path(__file__).resolve().parent / "report.lua"
 INSTALL_HINT = "install it: `sudo apt-get install wrk` (Debian/Ubuntu) or `brew install wrk` (macOS)"
@@ -55,26 +55,25 @@ def run_wrk(
     timeout_s: float,
     max_product_id: int = 0,
     cpu_groups: dict[str, Callable[[], list[int]]] | None = None,
-    midway: Callable[[], list[int]] | None = None,
-    server: Callable[[], list[int]] | None = None,
+    halfway: Callable[[], tuple[list[int], float]] | None = None,
 ) -> Run:
-    """Run wrk once and parse its figures.
+    """Run wrk once and parse its figures, with the CPU of cpu_groups meanwhile.
 
-    midway, if given, is called halfway through the run (connections_per_worker),
-    and so is the memory reading of the server's processes, if given.
+    halfway, if given, is called halfway through the run: wrk's connections per
+    worker process and the server's memory.
     """
     argv = wrk_argv(url, connections=connections, threads=threads, duration_s=duration_s, timeout_s=timeout_s)
     env = {**os.environ, **({"BENCH_MAX_PRODUCT_ID": str(max_product_id)} if max_product_id else {})}
     children_before = _children_cpu_s()
     with CpuMeter(cpu_groups or {}) as meter:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        spread, memory, output = _halfway(process, duration_s / 2, midway, server)
+        output, readings = _output(process, duration_s / 2, halfway)
     if process.returncode != 0:
         raise RuntimeError(f"wrk exited with {process.returncode}: {output.strip()}")
     # wrk is the only child reaped during the run, so the children's clock is its CPU.
     wrk_percent = round(100 * (_children_cpu_s() - children_before) / meter.elapsed, 1)
     run = parse(output, {**meter.percent(), "wrk": wrk_percent})
-    run.connections_per_worker, run.server_rss_mib = spread, memory
+    run.connections_per_worker, run.server_rss_mib = readings or (None, None)
     return run
 
 
@@ -83,21 +82,17 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _halfway(
-    process: subprocess.Popen,
-    after_s: float,
-    midway: Callable[[], list[int]] | None,
-    server: Callable[[], list[int]] | None,
-) -> tuple[list[int] | None, float | None, str]:
-    """The readings taken halfway through wrk's run (None if not asked for, or wrk ended first), and its output."""
-    if midway is None and server is None:
-        return None, None, process.communicate()[0]
+def _output(
+    process: subprocess.Popen, after_s: float, halfway: Callable[[], tuple[list[int], float]] | None
+) -> tuple[str, tuple[list[int], float] | None]:
+    """wrk's output, and the halfway readings (None if not asked for, or wrk ended first)."""
+    if halfway is None:
+        return process.communicate()[0], None
     try:
-        return None, None, process.communicate(timeout=after_s)[0]
+        return process.communicate(timeout=after_s)[0], None
     except subprocess.TimeoutExpired:
-        spread = midway() if midway is not None else None
-        memory = rss_mib(server()) if server is not None else None
-        return spread, memory, process.communicate()[0]
+        readings = halfway()
+        return process.communicate()[0], readings
 
 
 def parse(output: str, cpu_percent: dict[str, float | None]) -> Run:
