@@ -34,17 +34,14 @@ class Display:
     def advance(self, seconds: float) -> None:
         self.progress.update(self.task, advance=seconds)
 
-    def print(self, text: str) -> None:
-        self.progress.console.print(text)
-
     def report(self, cell: Cell) -> None:
         name = f"{cell.configuration.label} · {cell.latency_ms} ms · {cell.endpoint.path}"
         if cell.status == "failed":
-            self.print(f"[red]failed[/]   {name}: {cell.reason.splitlines()[0]}")
+            self.progress.console.print(f"[red]failed[/]   {name}: {cell.reason.splitlines()[0]}")
         elif cell.status == "ok":
             s = cell.summary()
             rate = s["requests_per_s"]
-            self.print(
+            self.progress.console.print(
                 f"[green]measured[/] {name}: {rate['median']:,.0f} req/s "
                 f"({rate['min']:,.0f}-{rate['max']:,.0f}), p99 {s['p99_ms_median']:,.0f} ms, "
                 f"socket errors {s['socket_errors']}, HTTP errors {s['errors']['status']}"
