@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 from products_db.config import DEFAULT_POOL_SIZE
+
+from .plan import Configuration
 
 CORES = os.cpu_count() or 1
 POOL = DEFAULT_POOL_SIZE  # connections per process of an async app, unless a row says otherwise
@@ -20,45 +21,6 @@ SWEEP_IN_FLIGHT = (50, 100)
 SWEEP_LATENCY_MS = 20
 SWEEP_APPS = ("aiohttp", "starlette", "django", "flask gthread")  # as the sweep's table and chart name them
 BOOK = " (book's command)"  # in the label of a row that runs the book's command line
-
-
-@dataclass(frozen=True, kw_only=True)
-class Configuration:
-    """One way to serve the API: a registry command, the arguments appended to it, and what bounds it."""
-
-    key: str
-    label: str
-    app: str  # aiohttp, flask, starlette, django, raw-wsgi, raw-asgi, db
-    kind: str  # "sync", "async", "http ceiling", "db ceiling"
-    processes: int
-    server: str | None = None  # name in products_db.servers.COMMANDS; None for the database ceiling
-    extra_args: str = ""
-    env: dict[str, str] = field(default_factory=dict)
-    book: bool = False  # the book's own command line, nothing appended
-    # Requests one process can have waiting on the database at once: a sync
-    # worker 1, a threaded worker its threads, an async app its pool.
-    in_flight_per_process: int | None = None
-    bound: str = ""  # what limits concurrency, in words
-    ceiling_pool: int = 0  # database ceiling only: connections per process (0: one per client)
-    only_latencies_ms: tuple[int, ...] | None = None  # measured at these latencies only (None: every one)
-
-    @property
-    def uses_database(self) -> bool:
-        return self.app not in ("raw-wsgi", "raw-asgi")
-
-    @property
-    def pool_size(self) -> int | None:
-        if self.app == "db":
-            return self.ceiling_pool or None
-        if self.app in ("raw-wsgi", "raw-asgi"):
-            return None
-        return int(self.env.get("DB_POOL_SIZE", DEFAULT_POOL_SIZE))
-
-    @property
-    def in_flight(self) -> int | None:
-        if self.in_flight_per_process is None:
-            return None
-        return self.processes * self.in_flight_per_process
 
 
 def configurations(cores: int = CORES) -> dict[str, Configuration]:

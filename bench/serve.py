@@ -14,10 +14,9 @@ from products_db.config import redact
 from products_db.embedded import free_port
 
 from . import latency
-from .configurations import Configuration
 from .database import Database
 from .figures import Run
-from .plan import Cell, Plan
+from .plan import Cell, Configuration, Plan
 from .processes import connections_per_worker, group_pids, postgres_on_port, rss_mib
 from .wrk import run_wrk, wrk_argv
 
