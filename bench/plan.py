@@ -38,7 +38,7 @@ class Configuration:
     def pool_size(self) -> int | None:
         if self.app == "db":
             return self.ceiling_pool or None
-        if self.app in ("raw-wsgi", "raw-asgi"):
+        if not self.uses_database:
             return None
         return int(self.env.get("DB_POOL_SIZE", DEFAULT_POOL_SIZE))
 
@@ -90,7 +90,7 @@ class Plan:
         return self.latencies_ms
 
     def endpoints_for(self, configuration: Configuration, latency_ms: int) -> list[Endpoint]:
-        if configuration.app in ("raw-wsgi", "raw-asgi"):
+        if not configuration.uses_database:
             return [ROOT]
         endpoints = [BRANDS]
         if configuration.key in self.products_configs and latency_ms in self.products_latencies_ms:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from . import charts
@@ -39,8 +40,6 @@ def write(results: dict, out: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m bench.report results.json [out]`: redraw the table and charts without measuring again."""
-    import sys
-
     args = sys.argv[1:] if argv is None else argv
     if not args:
         print("usage: python -m bench.report RESULTS_JSON [OUT_DIR]", file=sys.stderr)
