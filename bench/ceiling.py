@@ -89,24 +89,27 @@ def measure(
             results = pool.map(_process, jobs)
     count = sum(n for n, _ in results)
     latencies = sorted(value for _, values in results for value in values)
-
-    def percentile(p: float) -> float:
-        if not latencies:
-            return 0.0
-        return round(1000 * latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))], 2)
-
     return {
         "requests_per_s": round(count / duration_s, 1),
         "requests": count,
         "duration_s": duration_s,
         "errors": {"connect": 0, "read": 0, "write": 0, "status": 0, "timeout": 0},
-        "latency_ms": {
-            "mean": round(1000 * sum(latencies) / len(latencies), 2) if latencies else 0.0,
-            "max": round(1000 * latencies[-1], 2) if latencies else 0.0,
-            "p50": percentile(50),
-            "p90": percentile(90),
-            "p99": percentile(99),
-        },
+        "latency_ms": _latency_ms(latencies),
+    }
+
+
+def _latency_ms(latencies: list[float]) -> dict[str, float]:
+    """Mean, max and percentiles in ms of sorted latencies in seconds, as wrk reports them."""
+    if not latencies:
+        return dict.fromkeys(("mean", "max", "p50", "p90", "p99"), 0.0)
+
+    def percentile(p: float) -> float:
+        return round(1000 * latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))], 2)
+
+    return {
+        "mean": round(1000 * sum(latencies) / len(latencies), 2),
+        "max": round(1000 * latencies[-1], 2),
+        **{f"p{p}": percentile(p) for p in (50, 90, 99)},
     }
 
 

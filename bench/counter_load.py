@@ -30,9 +30,17 @@ from websockets.exceptions import ConnectionClosed
 from products_db import servers
 from products_db.throwaway import seeded_database
 
+from .processes import group_pids
+
 RESULTS = Path(__file__).resolve().parent / "results"
 COMMANDS = {"memory": "counter", "shared": "counter-shared"}
 SETTLE_TIMEOUT = 120.0
+MEDIAN_KEYS = (
+    "connect_all_s",
+    "connect_median_s",
+    "last_connect_to_all_saw_final_s",
+    "first_attempt_to_all_saw_final_s",
+)
 
 
 class Client:
@@ -67,20 +75,8 @@ async def open_client(url: str) -> Client:
     return Client(ws, time.perf_counter())
 
 
-def group_pids(server: servers.RunningServer) -> list[int]:
-    """The server's processes (its own process group): the master and its workers."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[2]) == server.process.pid:
-                pids.append(int(stat.parent.name))
-        except OSError:
-            continue
-    return pids
-
-
 async def worker_rows(database_url: str, server: servers.RunningServer) -> dict[int, int]:
-    pids = group_pids(server)
+    pids = group_pids(server.process.pid)
     connection = await asyncpg.connect(database_url)
     try:
         rows = await connection.fetch(
@@ -101,6 +97,17 @@ async def wait_for_workers(database_url: str, server: servers.RunningServer, cou
         await asyncio.sleep(0.2)
 
 
+async def settled(clients: list[Client], final: str) -> float:
+    """When the last client saw the final count (perf_counter)."""
+    try:
+        async with asyncio.timeout(SETTLE_TIMEOUT):
+            await asyncio.gather(*(client.until(final) for client in clients))
+    except TimeoutError:
+        latest = sorted({client.latest or "-" for client in clients})
+        raise RuntimeError(f"not every client saw {final} within {SETTLE_TIMEOUT} s: {latest}") from None
+    return max(client.latest_at for client in clients)
+
+
 async def one_run(mode: str, clients_wanted: int, database_url: str) -> dict:
     with servers.run(COMMANDS[mode], database_url=database_url) as server:
         if mode == "shared":
@@ -109,14 +116,7 @@ async def one_run(mode: str, clients_wanted: int, database_url: str) -> dict:
         started = time.perf_counter()
         clients = await asyncio.gather(*(open_client(url) for _ in range(clients_wanted)))
         last_connect = max(client.connected_at for client in clients)
-        final = str(clients_wanted)
-        try:
-            async with asyncio.timeout(SETTLE_TIMEOUT):
-                await asyncio.gather(*(client.until(final) for client in clients))
-        except TimeoutError:
-            latest = sorted({client.latest or "-" for client in clients})
-            raise RuntimeError(f"not every client saw {final} within {SETTLE_TIMEOUT} s: {latest}") from None
-        all_seen = max(client.latest_at for client in clients)
+        all_seen = await settled(clients, str(clients_wanted))
         spread = sorted((await worker_rows(database_url, server)).values()) if mode == "shared" else None
         for client in clients:
             client.reader.cancel()
@@ -132,10 +132,6 @@ async def one_run(mode: str, clients_wanted: int, database_url: str) -> dict:
     }
 
 
-def summary(runs: list[dict], key: str) -> float:
-    return round(statistics.median(run[key] for run in runs), 3)
-
-
 async def measure(mode: str, clients: int, runs: int, database_url: str) -> dict:
     load_before = [round(load, 2) for load in os.getloadavg()]  # other work on the machine skews figures
     results = []
@@ -146,20 +142,10 @@ async def measure(mode: str, clients: int, runs: int, database_url: str) -> dict
     command = servers.COMMANDS[COMMANDS[mode]]
     return {
         "mode": mode,
-        "command": " ".join(f"{k}={v}" for k, v in command.env.items())
-        + (" " if command.env else "")
-        + command.documented,
+        "command": " ".join([*(f"{k}={v}" for k, v in command.env.items()), command.documented]),
         "clients": clients,
         "runs": results,
-        "median": {
-            key: summary(results, key)
-            for key in (
-                "connect_all_s",
-                "connect_median_s",
-                "last_connect_to_all_saw_final_s",
-                "first_attempt_to_all_saw_final_s",
-            )
-        },
+        "median": {key: round(statistics.median(run[key] for run in results), 3) for key in MEDIAN_KEYS},
         "environment": {
             "cores": os.cpu_count(),
             "python": platform.python_version(),

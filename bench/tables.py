@@ -1,0 +1,199 @@
+"""results.md: the tables a person reads, from the results of a run."""
+
+from __future__ import annotations
+
+from .analysis import ratios, share_of_limit, sweep
+from .configurations import SWEEP_LATENCY_MS
+
+FOOTNOTE = (
+    "In flight: how many requests the configuration can have waiting on the database at once "
+    "(sync worker: 1, threaded worker: its threads, async process: its pool). Bound at this latency: "
+    "in flight ÷ added latency, the most it can finish per second however fast the CPU. "
+    "Connections per worker: how wrk's connections were spread over the worker processes halfway "
+    "through each run; a keep-alive connection stays with the process that accepted it, so a worker "
+    "holding most of them is bound by its own pool."
+)
+
+
+def markdown(results: dict) -> str:
+    sections = (_header, _brands, _products, _against_flask, _limit, _sweep, _every_cell)
+    lines = [line for section in sections for line in section(results)]
+    return "\n".join([*lines, "", FOOTNOTE, ""])
+
+
+def _section(title: str, columns: str, align: str, rows: list[str], intro: str = "") -> list[str]:
+    """A titled table, or nothing when it has no rows."""
+    if not rows:
+        return []
+    return ["", f"## {title}", "", *([intro, ""] if intro else []), columns, align, *rows]
+
+
+def _header(results: dict) -> list[str]:
+    meta = results["meta"]
+    plan, machine = meta["plan"], meta["machine"]
+    return [
+        "# Benchmark results",
+        "",
+        f"{meta['started']}, {machine['cores']} cores ({machine['cpu_model']}), {machine['memory_gib']} GiB; "
+        f"Python {meta['python']['version']}, {meta['wrk']}, {meta['postgres']['version'].split(' on ')[0]}. "
+        f"wrk: {plan['threads']} thread, {plan['connections']} connections, {plan['timeout_s']:g} s timeout; "
+        f"{plan['repeats']} x {plan['duration_s']:g} s per cell after {plan['warmup_s']:g} s of warm-up. "
+        f"Figures: requests per second, median (min-max); errors are summed over the runs. "
+        f"Wall time {meta['wall_s'] / 60:.1f} min. Server, wrk and Postgres share the machine.",
+    ]
+
+
+def _brands(results: dict) -> list[str]:
+    """One row per configuration, one column per latency; the raw apps' GET / counts as their /brands."""
+    latencies = results["meta"]["plan"]["latencies_ms"]
+    cells = [c for c in results["cells"] if c["endpoint"] in ("/brands", "/")]
+    keys = list(dict.fromkeys(c["configuration"] for c in cells))  # in the order of the run
+    columns = "| Configuration | In flight (bound) | " + " | ".join(f"{ms} ms" for ms in latencies) + " |"
+    rows = [_brands_row([c for c in cells if c["configuration"] == key], latencies) for key in keys]
+    return ["", "## GET /brands, by added database latency", "", columns, "|---|---|" + "---:|" * len(latencies), *rows]
+
+
+def _brands_row(row: list[dict], latencies: list[int]) -> str:
+    figures = []
+    for ms in latencies:
+        cell = next((c for c in row if c["latency_ms"] == ms), None)
+        if cell is None:
+            figures.append("-")
+        elif cell["status"] == "ok":
+            figures.append(_figure(cell))
+        else:
+            figures.append(f"{cell['status']}: {cell['reason'].splitlines()[0][:60]}")
+    first = row[0]
+    in_flight = first["in_flight_max"] if first["in_flight_max"] is not None else "-"
+    return f"| {first['label']} | {in_flight} ({first['bound']}) | " + " | ".join(figures) + " |"
+
+
+def _products(results: dict) -> list[str]:
+    rows = [
+        f"| {c['label']} | {c['latency_ms']} ms | {_figure(c) if c['status'] == 'ok' else c['status']} |"
+        for c in results["cells"]
+        if c["endpoint"] == "/products/{id}"
+    ]
+    columns = "| Configuration | Latency | req/s |"
+    return _section("GET /products/{id} with random ids", columns, "|---|---:|---:|", rows)
+
+
+def _against_flask(results: dict) -> list[str]:
+    rows = [
+        f"| {r['server']} | {r['flask']} | {r['latency_ms']} ms | {r['ratio']:.2f} |"
+        for r in ratios(results)["against_flask"]
+    ]
+    title = "Against Flask with the same number of processes"
+    return _section(title, "| Server | Flask | Latency | Ratio |", "|---|---|---:|---:|", rows)
+
+
+def _limit(results: dict) -> list[str]:
+    limit = share_of_limit(results)
+    rows = [
+        f"| {r['server']} | {r['requests_per_s']:,.0f} | {r['http_ceiling']} | "
+        f"{r['limit_requests_per_s']:,.0f} | {r['share']:.0%} |"
+        for r in limit
+    ]
+    intro = (
+        f"Limit = 1 / (1/db + 1/http): the best database ceiling ({limit[0]['db_ceiling'] if limit else ''}) and "
+        "the bare app of the same interface (raw ASGI for the async servers, raw WSGI for Flask), their costs "
+        "added on the same cores."
+    )
+    columns = "| Server | req/s | HTTP ceiling | Limit | Share |"
+    return _section("Against the machine's limit at 0 ms", columns, "|---|---:|---|---:|---:|", rows, intro)
+
+
+def _sweep(results: dict) -> list[str]:
+    rows = [_sweep_row(r) for r in sweep(results)]
+    intro = (
+        "Requests one process may have in flight: the pool for the async apps, the threads for Flask's "
+        "threaded worker (with a pool as large). Memory: resident, every server process; CPU: server "
+        "processes only, per answered request."
+    )
+    columns = (
+        "| App | In flight per process | req/s | Bound (in flight ÷ latency) | Server memory MiB | "
+        "Server CPU µs per request |"
+    )
+    title = f"Concurrency sweep at +{SWEEP_LATENCY_MS} ms"
+    return _section(title, columns, "|---|---:|---:|---:|---:|---:|", rows, intro)
+
+
+def _sweep_row(r: dict) -> str:
+    errors = f" ⚠ {r['socket_errors']:,} socket err" if r["socket_errors"] else ""
+    return (
+        f"| {r['app']} | {r['in_flight_per_process']} | {r['requests_per_s']:,.0f}{errors} | "
+        f"{_number(r['latency_bound_requests_per_s'])} | {_number(r['server_rss_mib'])} | "
+        f"{_number(r['server_cpu_us_per_request'])} |"
+    )
+
+
+def _every_cell(results: dict) -> list[str]:
+    columns = (
+        "| Configuration | Endpoint | Latency | req/s median (min-max) | p99 ms | Socket errors c/r/w/t | "
+        "HTTP ≥400 | CPU % server / Postgres / wrk / machine | Pool per process | Bound at this latency | "
+        "Connections per worker |"
+    )
+    align = "|---|---|---:|---:|---:|---|---:|---|---:|---:|---|"
+    return _section("Every cell", columns, align, [_cell_row(cell) for cell in results["cells"]])
+
+
+def _cell_row(cell: dict) -> str:
+    pool = cell["pool_size_per_process"] if cell["pool_size_per_process"] is not None else "-"
+    start = f"| {cell['label']} | {cell['endpoint']} | {cell['latency_ms']} ms |"
+    if cell["status"] != "ok":
+        return f"{start} {cell['status']}: {cell['reason'].splitlines()[0][:80]} | | | | | {pool} | | |"
+    s, e = cell["summary"], cell["summary"]["errors"]
+    cpu = s["cpu_percent_median"]
+    cpu_text = " / ".join("-" if cpu[k] is None else f"{cpu[k]:.0f}" for k in ("server", "postgres", "wrk", "machine"))
+    return (
+        f"{start} {_rates(cell)} | {s['p99_ms_median']:,.0f} | "
+        f"{e['connect']}/{e['read']}/{e['write']}/{e['timeout']} | {e['status']} | {cpu_text} | {pool} | "
+        f"{_number(cell['latency_bound_requests_per_s'])}{_spread_bound(cell)} | {_spread(cell)} |"
+    )
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _rates(cell: dict) -> str:
+    rate = cell["summary"]["requests_per_s"]
+    return f"{rate['median']:,.0f} ({rate['min']:,.0f}-{rate['max']:,.0f})"
+
+
+def _figure(cell: dict) -> str:
+    """Requests per second, median (min-max), and the errors if there were any."""
+    s = cell["summary"]
+    problems = []
+    if s["socket_errors"]:
+        problems.append(f"{s['socket_errors']:,} socket err")
+    if s["errors"]["status"]:
+        problems.append(f"{s['errors']['status']:,} HTTP err")
+    return _rates(cell) + (f" ⚠ {', '.join(problems)}" if problems else "")
+
+
+def _spread_bound(cell: dict) -> str:
+    """The bound once the spread is known: a worker can use at most its own pool, whatever it holds."""
+    if not cell["in_flight_max"] or not cell["latency_ms"]:
+        return ""
+    per_process = cell["in_flight_max"] // cell["processes"]
+    if per_process <= 1:
+        return ""  # a sync worker takes one connection at a time from the shared queue: nothing is pinned
+    bounds = []
+    for run in cell["runs"]:
+        spread = run.get("connections_per_worker")
+        if spread and len(spread) > 1:
+            usable = sum(min(n, per_process) for n in spread)
+            bounds.append(round(usable * 1000 / cell["latency_ms"]))
+    if not bounds or all(b >= cell["latency_bound_requests_per_s"] for b in bounds):
+        return ""
+    return " (with this spread: " + "; ".join(f"{b:,}" for b in bounds) + ")"
+
+
+def _spread(cell: dict) -> str:
+    """wrk's connections per worker process, halfway through each run: "100/100; 180/20"."""
+    spreads = [run.get("connections_per_worker") for run in cell["runs"]]
+    spreads = [s for s in spreads if s]
+    if not spreads or all(len(s) == 1 for s in spreads):
+        return "-"
+    return "; ".join("/".join(str(n) for n in s) for s in spreads)
