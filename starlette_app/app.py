@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 from products_db.config import Settings
 from products_db.logs import configure_logging
 from products_db.pool import create_pool
+from products_db.timeouts import body_timeout
 
 from .counter import CounterSettings, open_counter
 from .counter_broadcast import Clients
@@ -20,6 +21,7 @@ from .errors import UnexpectedErrors, exception_handlers
 from .limits import BodySizeLimit
 from .routes import routes
 from .startup import OneLineStartupError
+from .timeouts import BodyDeadline
 
 
 class State(TypedDict):
@@ -48,7 +50,12 @@ def create_app(settings: Settings | None = None, counter_settings: CounterSettin
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(UnexpectedErrors), Middleware(OneLineStartupError), Middleware(BodySizeLimit)],
+        middleware=[
+            Middleware(UnexpectedErrors),
+            Middleware(OneLineStartupError),
+            Middleware(BodySizeLimit),
+            Middleware(BodyDeadline, seconds=body_timeout()),
+        ],
         exception_handlers=exception_handlers,
     )
     # Like aiohttp, '/brands/' is an unknown path (404), not a redirect to '/brands'.

@@ -12,11 +12,13 @@ import os
 
 import django
 from async_api.body_limit import BodySizeLimit
+from async_api.body_timeout import BodyDeadline
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from products_db.config import ConfigError
 from products_db.logs import startup_failed
+from products_db.timeouts import body_timeout
 
 from .reused_threads import ReusedThreadsASGIHandler
 
@@ -32,5 +34,6 @@ except (ImproperlyConfigured, ConfigError) as error:
     # exit code 3, so gunicorn stops instead of booting worker after worker.
     startup_failed(logging.getLogger(__name__), error)
 
-# Refuse bodies over 1 MiB before Django reads them (see async_api/body_limit.py).
-application = BodySizeLimit(django_application)
+# Refuse bodies over 1 MiB before Django reads them (see async_api/body_limit.py), and
+# give up on a body that does not arrive within BODY_TIMEOUT seconds (async_api/body_timeout.py).
+application = BodySizeLimit(BodyDeadline(django_application, body_timeout()))
