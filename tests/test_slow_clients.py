@@ -267,3 +267,18 @@ def test_a_rolling_restart_of_flask_behind_nginx_loses_no_get(start_server) -> N
             after = timed_gets(url, count=10, timeout=10)
     assert results == [200] * 10, results
     assert [status for status, _ in after] == [200] * 10, after
+
+
+def test_a_hup_replaces_flask_workers_without_losing_queued_requests(start_server) -> None:
+    """`kill -HUP`: new workers take over the same listening socket, so the backlog survives."""
+    with start_server("flask") as server:
+        time.sleep(3)  # every worker booted
+        posts = occupy_workers(server.port, 8, seconds=1.5)
+        time.sleep(0.3)
+        results, gets = queued_gets(server.url, 6)
+        time.sleep(0.5)
+        os.kill(server.process.pid, signal.SIGHUP)
+        for thread in posts + gets:
+            thread.join(timeout=30)
+        assert results == [200] * 6, results
+        assert "Handling signal: hup" in server.log()
