@@ -11,10 +11,12 @@ from products_db.config import Settings
 from products_db.logs import configure_logging, startup_failed
 from products_db.pool import DatabaseUnavailable, create_pool
 from products_db.rules import MAX_BODY_BYTES
+from products_db.timeouts import body_timeout
 
 from .errors import json_errors
 from .keys import POOL, SETTINGS
 from .routes import setup_routes
+from .timeouts import body_deadline
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,9 @@ async def database_pool(app: web.Application) -> AsyncIterator[None]:
 
 def init_app(settings: Settings | None = None) -> web.Application:
     configure_logging()  # errors to stderr in the format every app shares (products_db/logs.py)
-    app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY_BYTES)
+    # json_errors outermost, so a body over client_max_size met by body_deadline is its 413.
+    middlewares = [json_errors, body_deadline(body_timeout())]
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings or Settings.from_env()
     app.cleanup_ctx.append(database_pool)
     setup_routes(app)

@@ -7,10 +7,12 @@ from flask import Flask
 from products_db.config import Settings, connect_params
 from products_db.logs import configure_logging
 from products_db.rules import MAX_BODY_BYTES
+from products_db.timeouts import body_timeout
 
 from .db import EXTENSION, Database
 from .errors import setup_errors
 from .routes import setup_routes
+from .timeouts import setup_body_deadline
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -34,4 +36,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions[EXTENSION] = Database(settings)
     setup_routes(app)
     setup_errors(app)
+    # A body that does not arrive within BODY_TIMEOUT seconds frees the worker with a 408.
+    setup_body_deadline(app, body_timeout())
     return app

@@ -14,6 +14,7 @@ from products_db.config import Settings
 from products_db.logs import configure_logging
 from products_db.pool import create_pool
 from products_db.rules import HeaderLimits
+from products_db.timeouts import body_timeout
 
 from .counter import CounterSettings, open_counter
 from .counter_broadcast import Clients
@@ -23,6 +24,7 @@ from .header_limits import HeaderLimit
 from .limits import BodySizeLimit
 from .routes import routes
 from .startup import OneLineStartupError
+from .timeouts import BodyDeadline
 
 
 class State(TypedDict):
@@ -58,6 +60,7 @@ def create_app(settings: Settings | None = None, counter_settings: CounterSettin
             Middleware(OneLineStartupError),
             Middleware(HeaderLimit, limits=header_limits),
             Middleware(BodySizeLimit),
+            Middleware(BodyDeadline, seconds=body_timeout()),
         ],
         exception_handlers=exception_handlers,
     )

@@ -12,6 +12,7 @@ import os
 
 import django
 from async_api.body_limit import BodySizeLimit
+from async_api.body_timeout import BodyDeadline
 from async_api.header_limits import HeaderLimit
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -19,6 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 from products_db.config import ConfigError
 from products_db.logs import startup_failed
 from products_db.rules import HeaderLimits
+from products_db.timeouts import body_timeout
 
 from .reused_threads import ReusedThreadsASGIHandler
 
@@ -35,6 +37,7 @@ except (ImproperlyConfigured, ConfigError) as error:
     # exit code 3, so gunicorn stops instead of booting worker after worker.
     startup_failed(logging.getLogger(__name__), error)
 
-# Refuse too many or too long header fields (async_api/header_limits.py), then
-# bodies over 1 MiB before Django reads them (async_api/body_limit.py).
-application = HeaderLimit(BodySizeLimit(django_application), header_limits)
+# Refuse too many or too long header fields (async_api/header_limits.py), then bodies over
+# 1 MiB before Django reads them (async_api/body_limit.py), and give up on a body that does not
+# arrive within BODY_TIMEOUT seconds (async_api/body_timeout.py).
+application = HeaderLimit(BodySizeLimit(BodyDeadline(django_application, body_timeout())), header_limits)

@@ -1,0 +1,34 @@
+"""A deadline for the request body: a client that stalls mid-upload gets a 408 instead of holding its request open."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from products_db.timeouts import BodyTimeout
+
+
+def body_deadline(seconds: float) -> Middleware:
+    """Read the whole body within `seconds` of the headers, before the handler runs.
+
+    aiohttp waits for body bytes without a limit: a task parked on `await request.read()`
+    costs little, but a client can park as many as it likes, for as long as it likes.
+    The body read here is kept by aiohttp, so the handler's own read() returns it at once.
+    """
+
+    @web.middleware
+    async def read_body_in_time(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.body_exists:
+            try:
+                async with asyncio.timeout(seconds):
+                    await request.read()  # past client_max_size: 413, answered by errors.py
+            except TimeoutError:
+                # The rest of the body may still come: close the connection after answering.
+                timed_out = BodyTimeout(seconds)
+                close = {"Connection": "close"}
+                return web.json_response({"error": timed_out.message}, status=timed_out.status, headers=close)
+        return await handler(request)
+
+    return read_body_in_time
