@@ -21,17 +21,17 @@ install: $(INSTALLED)
 
 ## make db: start the embedded Postgres (or use DATABASE_URL), create and seed the schema, print the URL
 db: install
-	$(BIN)/python -m products_db up
+	$(BIN)/python -m devenv up
 
 db-stop: install
-	$(BIN)/python -m products_db stop
+	$(BIN)/python -m devenv stop
 
 db-reset: install
-	$(BIN)/python -m products_db reset
+	$(BIN)/python -m devenv reset
 
 ## make demo: the database and every app at once, on the ports it prints
 demo: install
-	$(BIN)/python -m products_db.demo
+	$(BIN)/python -m devenv.demo
 
 ## make test: the whole suite against a throwaway Postgres that dies with the run
 test: install

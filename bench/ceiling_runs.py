@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 from functools import partial
 
+from devenv.embedded import REPO_ROOT
 from products_db.config import redact
-from products_db.embedded import REPO_ROOT
 
 from . import ceiling, latency
 from .database import Database

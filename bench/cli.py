@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from products_db.embedded import REPO_ROOT
+from devenv.embedded import REPO_ROOT
 
 from . import report, runner
 from .configurations import CORES, configurations

@@ -27,8 +27,8 @@ import asyncpg
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from products_db import servers
-from products_db.throwaway import seeded_database
+from devenv import servers
+from devenv.throwaway import seeded_database
 
 from .processes import group_pids
 

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from devenv.throwaway import seeded_database
 from products_db.config import redact
-from products_db.throwaway import seeded_database
 
 from . import latency
 
@@ -42,7 +42,7 @@ def database(latencies_ms: list[int]) -> Iterator[Database]:
         if os.environ.get("DATABASE_URL"):
             source = f"DATABASE_URL ({redact(url)})"
         else:
-            source = "throwaway embedded Postgres (products_db.throwaway), seeded by products_db.schema"
+            source = "throwaway embedded Postgres (devenv.throwaway), seeded by products_db.schema"
         postgres, max_product_id = asyncio.run(_facts(url))
         asyncio.run(latency.install(url, latencies_ms))
         try:

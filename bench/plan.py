@@ -19,7 +19,7 @@ class Configuration:
     app: str  # aiohttp, flask, starlette, django, raw-wsgi, raw-asgi, db
     kind: str  # "sync", "async", "http ceiling", "db ceiling"
     processes: int
-    server: str | None = None  # name in products_db.servers.COMMANDS; None for the database ceiling
+    server: str | None = None  # name in devenv.servers.COMMANDS; None for the database ceiling
     extra_args: str = ""
     env: dict[str, str] = field(default_factory=dict)
     book: bool = False  # the book's own command line, nothing appended

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from products_db import servers
+from devenv import servers
+from devenv.embedded import free_port
 from products_db.config import redact
-from products_db.embedded import free_port
 
 from . import latency
 from .database import Database

@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from products_db.embedded import free_port
+from devenv.embedded import free_port
 
 from .nginx import NginxMissing, start_nginx
 from .supervisor import ChildFailed, handle_signals, run_directory, supervised

@@ -15,8 +15,8 @@ import psycopg2.extras
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from products_db import servers
-from products_db.throwaway import seeded_database
+from devenv import servers
+from devenv.throwaway import seeded_database
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -10,7 +10,7 @@ import shlex
 
 import yaml
 
-from products_db import servers
+from devenv import servers
 from scale_out.nginx import PLACEHOLDER, TEMPLATE, render, site_config
 
 COMPOSE = yaml.safe_load((servers.REPO_ROOT / "docker-compose.yml").read_text())
@@ -98,7 +98,7 @@ def test_apps_use_the_compose_database_after_setup() -> None:
         assert service["environment"]["DATABASE_URL"].startswith("postgresql://postgres:password@db:5432/"), name
     for service in APPS.values():
         assert service["depends_on"]["setup"]["condition"] == "service_completed_successfully"
-    assert SERVICES["setup"]["command"] == "python -m products_db up"
+    assert SERVICES["setup"]["command"] == "python -m devenv up"
     assert SERVICES["setup"]["depends_on"]["db"]["condition"] == "service_healthy"
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 import shlex
 
-from products_db import servers
+from devenv import servers
 
 README = servers.REPO_ROOT / "README.md"
 SERVER_PROGRAMS = ("python -m ", "gunicorn ", "uvicorn ")
-NOT_SERVERS = ("python -m products_db", "python -m bench", "python -m pytest")
+NOT_SERVERS = ("python -m devenv", "python -m bench", "python -m pytest")
 
 
 def readme_commands() -> list[tuple[dict[str, str], str]]:
@@ -41,7 +41,7 @@ def test_every_readme_command_is_a_registry_command() -> None:
     registry = {normalised(c.documented): c for c in servers.COMMANDS.values()}
     for env, command in readme_commands():
         matches = [c for c in servers.COMMANDS.values() if normalised(c.documented) == command]
-        assert matches, f"README command not in products_db/servers.py (so no test starts it): {command}"
+        assert matches, f"README command not in devenv/servers.py (so no test starts it): {command}"
         assert any(env.items() <= dict(c.env).items() for c in matches), (
             f"README sets {env} for {command!r}, the registry does not"
         )

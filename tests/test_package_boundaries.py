@@ -22,7 +22,7 @@ APPS: dict[str, set[str]] = {
     "django_async_views": {"async_views", "async_api", "django_async_views"},
 }
 APP_NAMES = set().union(*APPS.values())
-TOOLING = ["products_db", "bench", "scale_out"]
+TOOLING = ["products_db", "devenv", "bench", "scale_out"]
 
 
 def imported_roots(path: Path) -> set[str]:

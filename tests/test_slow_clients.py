@@ -19,8 +19,8 @@ from contextlib import ExitStack, contextmanager
 import httpx
 import pytest
 
-from products_db import servers
-from products_db.embedded import free_port
+from devenv import servers
+from devenv.embedded import free_port
 from products_db.timeouts import BodyTimeout
 from tests.conftest import query
 from tests.scale_out.support import need_nginx

@@ -7,8 +7,8 @@ from datetime import datetime
 import httpx
 import pytest
 
-from products_db import servers
-from products_db.embedded import free_port
+from devenv import servers
+from devenv.embedded import free_port
 from tests.conftest import log_lines
 
 COMMANDS = ["aiohttp", "aiohttp-gunicorn"]

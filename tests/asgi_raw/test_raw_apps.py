@@ -11,7 +11,7 @@ import websockets.exceptions
 import websockets.sync.client
 
 from asgi_raw import asgi_app, wsgi_app
-from products_db import servers
+from devenv import servers
 
 # server command -> the body its app sends. No database: these are the benchmark's ceiling.
 EXPECTED = {

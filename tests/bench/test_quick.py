@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from products_db.embedded import REPO_ROOT
+from devenv.embedded import REPO_ROOT
 from tests.conftest import require_tool
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -9,8 +9,8 @@ import pytest
 
 from bench import report
 from bench.configurations import POOL, SWEEP_APPS, SWEEP_IN_FLIGHT, configurations, sweep_key
-from products_db import servers
-from products_db.embedded import REPO_ROOT
+from devenv import servers
+from devenv.embedded import REPO_ROOT
 
 RESULTS = REPO_ROOT / "bench" / "results"
 

@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 import psycopg2
 import pytest
 
+from devenv.servers import REPO_ROOT
 from products_db.schema import prepare
-from products_db.servers import REPO_ROOT
 from tests.contract.conftest import CONTRACT_SERVERS, SERVER_ENV
 
 OPENAPI = REPO_ROOT / "products_db" / "openapi.yaml"

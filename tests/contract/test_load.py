@@ -17,7 +17,7 @@ import aiohttp
 import psycopg2
 import pytest
 
-from products_db import servers
+from devenv import servers
 from products_db.config import DEFAULT_POOL_SIZE
 from tests.conftest import query, with_query
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from products_db import servers
+from devenv import servers
 
 from .support import TEST_ENV, VIEWS_SERVERS
 from .target import Target, running_target

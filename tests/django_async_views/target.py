@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from products_db.embedded import free_port
+from devenv.embedded import free_port
 
 
 class Target:

@@ -7,7 +7,7 @@ import secrets
 import subprocess
 import sys
 
-from products_db import servers
+from devenv import servers
 
 PROJECT = servers.REPO_ROOT / "django_async_views"
 

@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from products_db import servers
-from products_db.servers import REPO_ROOT
+from devenv import servers
+from devenv.servers import REPO_ROOT
 
 from .target import Target
 

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from products_db import servers
+from devenv import servers
 from products_db.rules import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_REQUEST_HEADERS
 from tests.conftest import expect_continue_upload, get_with_headers, query
 

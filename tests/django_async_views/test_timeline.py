@@ -8,7 +8,7 @@ from types import ModuleType
 
 import pytest
 
-from products_db import servers
+from devenv import servers
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from products_db import servers
+from devenv import servers
 
 from .support import NO_ANSWER, TEST_ENV, VIEWS_SERVERS, Tables, number
 from .target import Target, closed_port_url

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from products_db import servers
+from devenv import servers
 from products_db.config import connect_params
 
 from .support import DEFAULT_TARGETS_ENV, NO_ANSWER, REFUSED, TEST_ENV, VIEWS_SERVERS, Tables

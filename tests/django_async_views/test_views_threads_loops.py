@@ -8,7 +8,7 @@ import itertools
 import httpx
 import pytest
 
-from products_db import servers
+from devenv import servers
 
 from .support import Tables
 from .target import Target

@@ -13,9 +13,9 @@ import httpx
 import psycopg2.extensions
 import pytest
 
+from devenv.embedded import free_port
 from flask_api import db
 from products_db.config import Settings
-from products_db.embedded import free_port
 from products_db.rules import NewProduct, UnknownBrand
 from tests.conftest import query
 

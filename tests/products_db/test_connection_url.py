@@ -11,10 +11,10 @@ import httpx
 import psycopg2
 import pytest
 
-from products_db import servers
+from devenv import servers
+from devenv.throwaway import throwaway_server
 from products_db.config import ConfigError, connect_params
 from products_db.schema import prepare
-from products_db.throwaway import throwaway_server
 from tests.conftest import query, with_query
 
 # One documented command per app: asyncpg (aiohttp, Starlette), psycopg2 (Flask), Django's backend.

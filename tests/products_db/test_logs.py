@@ -20,9 +20,9 @@ import psutil
 import psycopg2
 import pytest
 
-from products_db import servers
+from devenv import servers
+from devenv.throwaway import throwaway_server
 from products_db.schema import prepare
-from products_db.throwaway import throwaway_server
 from tests.conftest import log_lines
 from tests.contract.conftest import CONTRACT_SERVERS, SERVER_ENV
 

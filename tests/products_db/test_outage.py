@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from products_db import embedded, servers
+from devenv import embedded, servers
 from products_db.schema import prepare
 from tests.conftest import LOG_LINE, query
 from tests.products_db.test_logs import UNAVAILABLE, wait_for_pools

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from products_db.servers import RunningServer
+from devenv.servers import RunningServer
 
 from .support import COUNTER_ENV, need_nginx
 

@@ -13,7 +13,7 @@ import httpx
 import psutil
 from websockets.asyncio.client import ClientConnection, connect
 
-from products_db.servers import RunningServer
+from devenv.servers import RunningServer
 from scale_out.nginx import INSTALL_HINT, find_nginx
 from tests.conftest import require_tool
 

@@ -18,10 +18,10 @@ import httpx
 import psutil
 import pytest
 
-from products_db import servers
-from products_db.embedded import free_port
+from devenv import servers
+from devenv.embedded import free_port
+from devenv.servers import RunningServer
 from products_db.rules import MAX_BODY_BYTES, PayloadTooLarge
-from products_db.servers import RunningServer
 from tests.conftest import expect_continue_upload, query
 
 from .support import descendants, established_to, need_nginx

@@ -12,7 +12,7 @@ from collections import Counter
 
 import httpx
 
-from products_db.servers import RunningServer
+from devenv.servers import RunningServer
 from scale_out.network import ip
 from tests.conftest import query
 from tests.starlette_app.test_counter import assert_stays, wait_for_count

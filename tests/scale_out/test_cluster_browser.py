@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.async_api import Browser
 
-from products_db.servers import RunningServer
+from devenv.servers import RunningServer
 from tests.starlette_app.test_counter_browser import ARTIFACTS, landed_on, show_count
 
 from .support import cluster_hosts, host_pids

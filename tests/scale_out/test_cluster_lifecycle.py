@@ -11,9 +11,9 @@ from pathlib import Path
 
 import psutil
 
-from products_db import servers
-from products_db.embedded import free_port
-from products_db.servers import RunningServer
+from devenv import servers
+from devenv.embedded import free_port
+from devenv.servers import RunningServer
 from scale_out.network import our_names
 from tests.starlette_app.test_counter import wait_for_count
 

@@ -15,7 +15,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin
 
-from products_db.servers import RunningServer
+from devenv.servers import RunningServer
 from starlette_app.counter import CounterSettings
 from starlette_app.counter_broadcast import Clients
 from starlette_app.page_headers import security_headers

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from products_db.servers import REPO_ROOT
+from devenv.servers import REPO_ROOT
 
 from .test_counter_shared import group_pids, wait_for_workers, worker_rows
 

@@ -15,8 +15,8 @@ import asyncpg
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from products_db import embedded
-from products_db.servers import RunningServer
+from devenv import embedded
+from devenv.servers import RunningServer
 
 from .test_counter import LATEST, assert_stays, wait_for_count, ws_url
 from .test_counter_shared import WORKERS, eventually, group_pids

@@ -15,7 +15,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from products_db.servers import RunningServer
+from devenv.servers import RunningServer
 
 from .test_counter import LATEST, assert_stays, wait_for_count, ws_url
 

@@ -11,9 +11,9 @@ import pytest
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from products_db import servers
+from devenv import servers
+from devenv.embedded import free_port
 from products_db.config import Settings
-from products_db.embedded import free_port
 from products_db.pool import DatabaseUnavailable
 from products_db.rules import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_REQUEST_HEADERS
 from starlette_app.app import create_app

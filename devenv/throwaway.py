@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from products_db.schema import prepare
+
 from . import embedded
-from .schema import prepare
 
 
 @contextmanager
@@ -30,7 +31,7 @@ def throwaway_server(unix_socket: bool = False) -> Iterator[str]:
     folder, and the URL is that socket's: postgresql://postgres@/products?host=/folder&port=N.
     """
     supervisor = subprocess.Popen(
-        [sys.executable, "-m", "products_db.throwaway", *(["--unix-socket"] if unix_socket else [])],
+        [sys.executable, "-m", "devenv.throwaway", *(["--unix-socket"] if unix_socket else [])],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

@@ -199,7 +199,7 @@ def is_running(data_dir: Path = DATA_DIR) -> bool:
 
 def start(data_dir: Path = DATA_DIR, port: int | None = None) -> str:
     """Start the persistent server, or find the one already running; return its URL."""
-    from .config import EMBEDDED_PORT
+    from products_db.config import EMBEDDED_PORT
 
     port = port or EMBEDDED_PORT
     run_as = server_user()

@@ -1,4 +1,4 @@
-"""`python -m products_db up|stop|status|seed|reset`: the local database from the command line."""
+"""`python -m devenv up|stop|status|seed|reset`: the local database from the command line."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import os
 import sys
 import time
 
+from products_db.config import database_url, redact, unreachable_message
+from products_db.schema import prepare
+
 from . import binaries, embedded
-from .config import database_url, redact, unreachable_message
-from .schema import prepare
 
 
 def up(reseed: bool = False) -> str:
@@ -30,7 +31,7 @@ def up(reseed: bool = False) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m products_db", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devenv", description=__doc__)
     parser.add_argument(
         "command",
         choices=["up", "stop", "status", "seed", "reset"],

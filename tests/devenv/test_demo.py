@@ -11,9 +11,9 @@ import time
 import httpx
 import pytest
 
-from products_db import servers
-from products_db.demo import missing_tools
-from products_db.embedded import port_in_use
+from devenv import servers
+from devenv.demo import missing_tools
+from devenv.embedded import port_in_use
 from tests.conftest import IN_CI
 
 
@@ -40,7 +40,7 @@ def test_demo_runs_every_documented_server(database_url: str) -> None:
     offset = free_offset()
     env = {**servers.environment(database_url, {}), "DEMO_PORT_OFFSET": str(offset)}
     demo = subprocess.Popen(
-        [sys.executable, "-m", "products_db.demo"],
+        [sys.executable, "-m", "devenv.demo"],
         cwd=servers.REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -10,9 +10,9 @@ import httpx
 import psutil
 import pytest
 
-from products_db import binaries, embedded
+from devenv import binaries, embedded
+from devenv.throwaway import throwaway_server
 from products_db.schema import prepare
-from products_db.throwaway import throwaway_server
 from tests.conftest import query, tool_missing
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from products_db import embedded
-from products_db.throwaway import throwaway_server
+from devenv import embedded
+from devenv.throwaway import throwaway_server
 
 
 def port_of(url: str) -> int:
@@ -60,7 +60,7 @@ def test_throwaway_server_dies_with_a_killed_parent(tmp_path: Path) -> None:
     """Even SIGKILL of the test process (no clean-up code runs) takes the server down."""
     script = (
         "import os, signal\n"
-        "from products_db.throwaway import throwaway_server\n"
+        "from devenv.throwaway import throwaway_server\n"
         "with throwaway_server() as url:\n"
         "    print(url, flush=True)\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
