@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from products_db.config import Settings
+from products_db.config import DatabaseUnavailable, Settings
 from products_db.logs import configure_logging, startup_failed
-from products_db.pool import DatabaseUnavailable, create_pool
+from products_db.pool import create_pool
 from products_db.rules import MAX_BODY_BYTES
 from products_db.timeouts import body_timeout
 

@@ -13,7 +13,7 @@ import psycopg2
 import psycopg2.errors
 import psycopg2.extensions
 
-from products_db.config import Settings, connect_params, unreachable_message
+from products_db.config import DatabaseUnavailable, Settings, connect_params, unreachable_message
 from products_db.health import PING
 from products_db.outage import OUTAGE
 from products_db.rules import NewProduct, ProductNotFound, UnknownBrand
@@ -45,14 +45,6 @@ class Connection(psycopg2.extensions.connection):
 
 
 EXTENSION = "flask_api.database"  # key in app.extensions
-
-
-class DatabaseUnavailable(ConnectionError):
-    """No connection could be opened; str() is one line saying why and what to do.
-
-    A ConnectionError, so the error layer answers it 503 like any other outage
-    (products_db/outage.py) and logs it once per outage.
-    """
 
 
 class Database:

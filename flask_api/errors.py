@@ -36,7 +36,7 @@ def http_error(error: HTTPException) -> Response:
 def unexpected_error(error: Exception) -> Response:
     if database_unavailable(error):
         # Postgres stopping, starting or out of reach (psycopg2's OperationalError,
-        # InterfaceError, or the pool's DatabaseUnavailable, an OSError): a retry
+        # InterfaceError, or DatabaseUnavailable, an OSError): a retry
         # later will do. One log line per outage in this worker, not one per request.
         OUTAGE.refused(error)
         return json_error(503, "the database is unavailable, try again later")

@@ -78,3 +78,11 @@ def unreachable_message(url: str, error: BaseException) -> str:
     reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     hint = "start it with `make db`" if url == EMBEDDED_URL else "check DATABASE_URL"
     return f"cannot use the database at {redact(url)}: {reason} ({hint})"
+
+
+class DatabaseUnavailable(ConnectionError):
+    """No connection to the database could be opened; str() is unreachable_message(): why, and what to do.
+
+    A ConnectionError, so an error layer that meets it in a request answers 503 like any
+    other outage (outage.py); at start-up each app turns it into one log line and exit code 3.
+    """

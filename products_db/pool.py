@@ -9,17 +9,13 @@ from typing import Any
 
 import asyncpg
 
-from .config import Settings, unreachable_message
+from .config import DatabaseUnavailable, Settings, unreachable_message
 from .outage import OUTAGE
 
 # What a failed connect can raise: refused or unresolvable host (OSError), a
 # server that never answers (TimeoutError), bad credentials or a missing
 # database (PostgresError), a non-Postgres peer (InterfaceError).
 CONNECT_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
-
-
-class DatabaseUnavailable(RuntimeError):
-    """The database could not be reached at start-up; str() is one line saying why and what to do."""
 
 
 async def keep_session(connection: asyncpg.Connection) -> None:

@@ -13,9 +13,9 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from products_db.config import unreachable_message
+from products_db.config import DatabaseUnavailable, unreachable_message
 from products_db.logs import one_line
-from products_db.pool import CONNECT_ERRORS, DatabaseUnavailable
+from products_db.pool import CONNECT_ERRORS
 
 from .counter_broadcast import Clients, log_crash
 

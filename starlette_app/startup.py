@@ -6,7 +6,7 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from products_db.pool import DatabaseUnavailable
+from products_db.config import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 

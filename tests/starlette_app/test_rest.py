@@ -13,8 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from devenv import servers
 from devenv.embedded import free_port
-from products_db.config import Settings
-from products_db.pool import DatabaseUnavailable
+from products_db.config import DatabaseUnavailable, Settings
 from products_db.rules import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_REQUEST_HEADERS
 from starlette_app.app import create_app
 from tests.conftest import expect_continue_upload, get_with_headers, raw_request
