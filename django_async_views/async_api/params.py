@@ -22,16 +22,14 @@ FALSE_WORDS = ("False", "false", "0")
 
 @dataclass(frozen=True)
 class Limits:
-    """The documented upper bounds, read once from Django settings (which read them from the environment)."""
+    """The documented upper bounds, read once from Django settings (settings.py gives their defaults and reasons)."""
 
-    max_request_num: int = 100
-    max_num_calls: int = 50
-    max_sleep_time: float = 10.0
-    # num_calls x sleep_time: thread-sensitive calls run one after another, and
-    # gunicorn's sync worker is killed after 30 s of silence, so stay below that.
-    max_total_sleep: float = 25.0
-    request_timeout: float = 10.0
-    allowed_target_hosts: tuple[str, ...] = ()  # empty: any host with public addresses
+    max_request_num: int
+    max_num_calls: int
+    max_sleep_time: float
+    max_total_sleep: float
+    request_timeout: float
+    allowed_target_hosts: tuple[str, ...]
 
     @classmethod
     def from_settings(cls) -> Limits:
