@@ -4,11 +4,9 @@ import asyncio
 import logging
 import os
 
-import asyncpg
-
-from products_db.config import database_url, unreachable_message
+from products_db.config import DatabaseUnavailable, Settings
 from products_db.logs import startup_failed
-from products_db.pool import CONNECT_ERRORS
+from products_db.pool import create_pool
 
 # aiohttp's worker runs one event loop per process: the loop gives concurrency
 # within a process, the processes give parallelism across cores. This one runs
@@ -19,19 +17,18 @@ workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
 bind = "127.0.0.1:8080"
 
 
-async def _check_database(url: str) -> None:
-    connection = await asyncpg.connect(url, timeout=10)
-    await connection.close()
+async def _open_and_close_pool(settings: Settings) -> None:
+    pool = await create_pool(settings)
+    await pool.close()
 
 
 def on_starting(server) -> None:
-    """Check the database once, in the master, before any worker forks.
+    """Open the app's own pool once in the master, before any worker forks, and close it.
 
-    Otherwise every worker fails on its own, and gunicorn prints a traceback
-    while it stops the rest.
+    The same check each worker makes when it starts (app.py), made once: otherwise
+    every worker fails on its own, and gunicorn prints a traceback while it stops the rest.
     """
-    url = database_url()
     try:
-        asyncio.run(_check_database(url))
-    except CONNECT_ERRORS as error:
-        startup_failed(logging.getLogger(__name__), unreachable_message(url, error))
+        asyncio.run(_open_and_close_pool(Settings.from_env()))
+    except DatabaseUnavailable as error:
+        startup_failed(logging.getLogger(__name__), error)
