@@ -159,7 +159,7 @@ def async_app(
     **fields,
 ) -> Configuration:
     """An async app, each process with a pool; key, label, server and bound follow the app and its processes."""
-    # Django's SECRET_KEY comes with its registry command (devenv.servers.DJANGO_DEMO_ENV).
+    # Django's SECRET_KEY comes with its registry command (devenv.commands.DJANGO_DEMO_ENV).
     env = {"DB_POOL_SIZE": str(pool)} if pool != POOL else {}
     return Configuration(
         key=key or f"{app}-{processes}",

@@ -1,9 +1,8 @@
-"""Every documented server command, and running one as a subprocess (tests, `make demo`, the benchmark)."""
+"""Running a documented server command as a subprocess (tests, `make demo`, the benchmark), and stopping it."""
 
 from __future__ import annotations
 
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -13,141 +12,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from .commands import COMMANDS, ServerCommand
 from .embedded import REPO_ROOT, free_port
-
-
-@dataclass(frozen=True)
-class ServerCommand:
-    """A command exactly as the README documents it, plus how to move it to another port."""
-
-    name: str
-    documented: str  # the line in the README, default port included
-    port_args: str  # appended to bind a chosen port: "--port {port}", "--bind 127.0.0.1:{port}"
-    demo_port: int
-    cwd: str = "."  # relative to the repository root
-    ready_path: str = "/brands"
-    env: Mapping[str, str] = field(default_factory=dict)
-    requires: tuple[str, ...] = ()  # system tools it runs (installed with the package manager, like wrk)
-
-    def argv(self, port: int, extra: str = "") -> list[str]:
-        return shlex.split(f"{self.documented} {self.port_args.format(port=port)} {extra}")
-
-
-# Django refuses to start without SECRET_KEY unless DJANGO_DEBUG=1. `make demo` and
-# the tests run it with DEBUG off, as deployed, so they pass this key: it is public,
-# in this file, and only fit for a server on 127.0.0.1. A real deployment sets its own.
-DJANGO_DEMO_ENV = {"SECRET_KEY": "insecure-demo-and-test-only-key-never-deploy-this"}
-
-# The first word of each command is looked up in the virtualenv that runs us.
-COMMANDS: dict[str, ServerCommand] = {
-    command.name: command
-    for command in [
-        ServerCommand(
-            "aiohttp",
-            "python -m aiohttp_api",
-            "--port {port}",
-            demo_port=8080,
-        ),
-        ServerCommand(
-            "aiohttp-gunicorn",
-            "gunicorn -c python:aiohttp_api.gunicorn_conf 'aiohttp_api.app:init_app()'",
-            "--bind 127.0.0.1:{port}",
-            demo_port=8081,
-        ),
-        ServerCommand("flask", "gunicorn -w 8 flask_api.app:app", "--bind 127.0.0.1:{port}", demo_port=8000),
-        ServerCommand(
-            "starlette",
-            "uvicorn --workers 8 --log-level error starlette_app.app:app",
-            "--port {port}",
-            demo_port=8002,
-        ),
-        ServerCommand(
-            "starlette-gunicorn",
-            "gunicorn starlette_app.app:app --worker-class uvicorn_worker.UvicornWorker --workers 2",
-            "--bind 127.0.0.1:{port}",
-            demo_port=8003,
-        ),
-        ServerCommand(
-            "counter",
-            "uvicorn --workers 1 starlette_app.app:app",
-            "--port {port}",
-            demo_port=8004,
-            ready_path="/",
-        ),
-        # The counter shared through Postgres, so any number of workers (and hosts) agree.
-        # The README documents it as `COUNTER_MODE=postgres uvicorn --workers 4 starlette_app.app:app`;
-        # the variable lives in env because argv() does not run a shell.
-        ServerCommand(
-            "counter-shared",
-            "uvicorn --workers 4 starlette_app.app:app",
-            "--port {port}",
-            demo_port=8009,
-            ready_path="/",
-            env={"COUNTER_MODE": "postgres"},
-        ),
-        ServerCommand(
-            "django-asgi",
-            "gunicorn async_views.asgi:application -k uvicorn_worker.UvicornWorker",
-            "--bind 127.0.0.1:{port}",
-            demo_port=8005,
-            cwd="django_async_views",
-            ready_path="/",
-            env=DJANGO_DEMO_ENV,
-        ),
-        ServerCommand(
-            "django-wsgi",
-            "gunicorn async_views.wsgi:application",
-            "--bind 127.0.0.1:{port}",
-            demo_port=8006,
-            cwd="django_async_views",
-            ready_path="/",
-            env=DJANGO_DEMO_ENV,
-        ),
-        ServerCommand(
-            "raw-wsgi",
-            "gunicorn asgi_raw.wsgi_app:application",
-            "--bind 127.0.0.1:{port}",
-            demo_port=8007,
-            ready_path="/",
-        ),
-        ServerCommand(
-            "raw-asgi",
-            "uvicorn asgi_raw.asgi_app:application",
-            "--port {port}",
-            demo_port=8008,
-            ready_path="/",
-        ),
-        # Past one process and one host (scale_out/): N aiohttp processes behind nginx, as the book
-        # suggests, and a cluster of N hosts on this machine, each with the REST API and the shared
-        # counter, behind nginx. extra_args "--processes N" or "--hosts N" pick N.
-        ServerCommand(
-            "aiohttp-nginx",
-            "python -m scale_out.aiohttp_nginx",
-            "--port {port}",
-            demo_port=8011,
-            requires=("nginx",),
-        ),
-        ServerCommand(
-            "cluster",
-            "python -m scale_out --hosts 3",
-            "--port {port}",
-            demo_port=8012,
-            requires=("nginx",),
-        ),
-        # The same bare ASGI app, with gunicorn managing uvicorn workers.
-        ServerCommand(
-            "raw-asgi-gunicorn",
-            "gunicorn asgi_raw.asgi_app:application -k uvicorn_worker.UvicornWorker",
-            "--bind 127.0.0.1:{port}",
-            demo_port=8010,
-            ready_path="/",
-        ),
-    ]
-}
-
 
 # Names of the commands this process has started: the test suite checks at the
 # end that every documented command was started at least once.

@@ -46,7 +46,7 @@ class SeedData:
 
 
 def words() -> list[str]:
-    return [line.strip() for line in WORDS_FILE.read_text().splitlines() if line.strip()]
+    return WORDS_FILE.read_text().split()  # in file order: the seed draws from them by position
 
 
 def generate(seed: int = SEED) -> SeedData:

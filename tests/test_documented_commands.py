@@ -44,7 +44,7 @@ def test_every_readme_command_is_a_registry_command() -> None:
     registry = {normalised(c.documented): c for c in servers.COMMANDS.values()}
     for env, command in readme_commands():
         matches = [c for c in servers.COMMANDS.values() if normalised(c.documented) == command]
-        assert matches, f"README command not in devenv/servers.py (so no test starts it): {command}"
+        assert matches, f"README command not in devenv/commands.py (so no test starts it): {command}"
         assert any(env.items() <= dict(c.env).items() for c in matches), (
             f"README sets {env} for {command!r}, the registry does not"
         )

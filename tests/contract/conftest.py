@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 # Every framework that serves the REST API. Each name is a documented command
-# in devenv/servers.py; the same requests must get the same answers.
+# in devenv/commands.py; the same requests must get the same answers.
 CONTRACT_SERVERS = [
     "aiohttp",
     "aiohttp-gunicorn",
