@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -17,6 +18,7 @@ from playwright.async_api import Browser, async_playwright
 
 from devenv import servers
 from devenv.throwaway import seeded_database
+from products_db.rules import MAX_HEADER_BYTES, MAX_REQUEST_HEADERS
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -109,6 +111,29 @@ def get_with_headers(port: int, count: int, size: int = 1) -> tuple[bytes, bytes
     fields += [b"X-Header-%d: v" % i for i in range(count - 3)]
     fields.append(b"X-Last: " + b"v" * max(1, size - len(b"X-Last: ")))
     return raw_request(port, b"GET /brands HTTP/1.1\r\n" + b"".join(f + b"\r\n" for f in fields) + b"\r\n")
+
+
+# (header fields in all, bytes of the longest, status): gunicorn's bounds, every app's default.
+DEFAULT_HEADER_BOUNDS = [
+    (MAX_REQUEST_HEADERS, 100, 200),
+    (MAX_REQUEST_HEADERS + 1, 100, 431),
+    (10, MAX_HEADER_BYTES, 200),
+    (10, MAX_HEADER_BYTES + 1, 431),
+    (1000, 100, 431),
+    (10, 64 * 1024, 431),
+]
+
+
+def check_header_bounds(port: int, count: int, size: int, status: int, max_fields: int, max_bytes: int) -> None:
+    line, body = get_with_headers(port, count, size)
+    assert line.split(b" ")[1] == str(status).encode(), line + body[:300]
+    if status == 431:
+        message = (
+            f"request has more than {max_fields} header fields"
+            if count > max_fields
+            else f"request header field 'x-last' is longer than {max_bytes} bytes"
+        )
+        assert json.loads(body) == {"error": message}
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -12,7 +11,7 @@ import pytest
 
 from devenv import servers
 from products_db.rules import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_REQUEST_HEADERS
-from tests.conftest import expect_continue_upload, get_with_headers, query
+from tests.conftest import DEFAULT_HEADER_BOUNDS, check_header_bounds, expect_continue_upload, query
 
 from .support import SERVER_ENV
 
@@ -141,29 +140,6 @@ def test_security_headers_are_set_on_every_answer(api: httpx.Client, path: str) 
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["referrer-policy"] == "same-origin"
     assert headers["cross-origin-opener-policy"] == "same-origin"
-
-
-# (header fields in all, bytes of the longest, status): gunicorn's bounds by default.
-DEFAULT_HEADER_BOUNDS = [
-    (MAX_REQUEST_HEADERS, 100, 200),
-    (MAX_REQUEST_HEADERS + 1, 100, 431),
-    (10, MAX_HEADER_BYTES, 200),
-    (10, MAX_HEADER_BYTES + 1, 431),
-    (1000, 100, 431),
-    (10, 64 * 1024, 431),
-]
-
-
-def check_header_bounds(port: int, count: int, size: int, status: int, max_fields: int, max_bytes: int) -> None:
-    line, body = get_with_headers(port, count, size)
-    assert line.split(b" ")[1] == str(status).encode(), line + body[:300]
-    if status == 431:
-        message = (
-            f"request has more than {max_fields} header fields"
-            if count > max_fields
-            else f"request header field 'x-last' is longer than {max_bytes} bytes"
-        )
-        assert json.loads(body) == {"error": message}
 
 
 @pytest.mark.parametrize(("count", "size", "status"), DEFAULT_HEADER_BOUNDS)

@@ -16,7 +16,12 @@ from devenv.embedded import free_port
 from products_db.config import DatabaseUnavailable, Settings
 from products_db.rules import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_REQUEST_HEADERS
 from starlette_app.app import create_app
-from tests.conftest import expect_continue_upload, get_with_headers, raw_request
+from tests.conftest import (
+    DEFAULT_HEADER_BOUNDS,
+    check_header_bounds,
+    expect_continue_upload,
+    raw_request,
+)
 
 
 @pytest.fixture(scope="module")
@@ -148,29 +153,6 @@ def test_unreachable_database_is_one_clear_line_per_worker(name: str, extra_args
         assert code == 3  # gunicorn: "Worker failed to boot"
     # uvicorn --workers 8 stops its workers and logs "Child process ... failed to
     # start", but its supervisor exits with 0 (a single uvicorn worker exits with 3).
-
-
-# (header fields in all, bytes of the longest, status): gunicorn's bounds by default.
-DEFAULT_HEADER_BOUNDS = [
-    (MAX_REQUEST_HEADERS, 100, 200),
-    (MAX_REQUEST_HEADERS + 1, 100, 431),
-    (10, MAX_HEADER_BYTES, 200),
-    (10, MAX_HEADER_BYTES + 1, 431),
-    (1000, 100, 431),
-    (10, 64 * 1024, 431),
-]
-
-
-def check_header_bounds(port: int, count: int, size: int, status: int, max_fields: int, max_bytes: int) -> None:
-    line, body = get_with_headers(port, count, size)
-    assert line.split(b" ")[1] == str(status).encode(), line + body[:300]
-    if status == 431:
-        message = (
-            f"request has more than {max_fields} header fields"
-            if count > max_fields
-            else f"request header field 'x-last' is longer than {max_bytes} bytes"
-        )
-        assert json.loads(body) == {"error": message}
 
 
 @pytest.mark.parametrize(("count", "size", "status"), DEFAULT_HEADER_BOUNDS)
