@@ -32,7 +32,7 @@ class State(TypedDict):
     """What the lifespan yields; Starlette copies it into every request.state."""
 
     pool: asyncpg.Pool
-    counter: Clients  # the /counter WebSocket clients of this process (counter.py)
+    counter: Clients  # the /counter WebSocket clients of this process (counter_lifespan.py opens them)
     counter_guard: WebSocketGuard  # which pages may open /counter, how big a message may be (counter_guard.py)
 
 

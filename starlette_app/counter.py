@@ -1,4 +1,11 @@
-"""The WebSocket user counter (listing 9.9) and the page that shows it (listing 9.10)."""
+"""The WebSocket user counter (listing 9.9) and the page that shows it (listing 9.10).
+
+The book's class-level `sockets` list and `_send_count` become this process's client set, kept in the
+lifespan state (counter_lifespan.py): adding or discarding a client is all the endpoint does, and the
+set's one broadcast task sends the new count to everyone (counter_broadcast.py). Past the book, beside
+it: the Origin check and message limit (counter_guard.py), the count shared by every worker
+(counter_shared.py, COUNTER_MODE=postgres), the settings (counter_settings.py).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +18,6 @@ from starlette.endpoints import WebSocketEndpoint
 from starlette.requests import Request
 from starlette.responses import FileResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
-
-from .counter_guard import WebSocketGuard
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -32,18 +37,17 @@ class UserCounter(WebSocketEndpoint):
             await websocket.send_text(landed_on(websocket))  # past the book: which host and worker
         except WebSocketDisconnect:
             return  # gone already: nothing to count
-        websocket.state.counter.add(websocket)
-
-    async def on_receive(self, websocket: WebSocket, data: Any) -> None:
-        # What a client sends means nothing here, but a big message is not the page talking: that
-        # client leaves the count, then is closed with 1009 (counter_guard.py).
-        guard: WebSocketGuard = websocket.state.counter_guard
-        if guard.too_big(data):
-            websocket.state.counter.discard(websocket)
-            await guard.close_too_big(websocket)
+        websocket.state.counter.add(websocket)  # the book: sockets.append(websocket); _send_count()
 
     async def on_disconnect(self, websocket: WebSocket, close_code: int) -> None:
-        websocket.state.counter.discard(websocket)
+        websocket.state.counter.discard(websocket)  # the book: sockets.remove(websocket); _send_count()
+
+    async def on_receive(self, websocket: WebSocket, data: Any) -> None:
+        # The book: pass. The page sends nothing, so a big message is not the page talking: that
+        # client leaves the count, then is closed with 1009 (counter_guard.py).
+        if websocket.state.counter_guard.too_big(data):
+            websocket.state.counter.discard(websocket)
+            await websocket.state.counter_guard.close_too_big(websocket)
 
 
 def landed_on(websocket: WebSocket) -> str:
