@@ -24,7 +24,7 @@ class Clients:
 
     def __init__(self, send_timeout: float, on_change: Callable[[], None] = lambda: None) -> None:
         self.send_timeout = send_timeout
-        self.on_change = on_change  # called whenever the set of clients changes
+        self.on_change = on_change  # called whenever the set of clients changes: the CountSource (counter_lifespan.py)
         self._last_sent: dict[WebSocket, str | None] = {}
         self._latest: str | None = None
         self._wake = asyncio.Event()

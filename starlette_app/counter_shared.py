@@ -90,6 +90,9 @@ class Backoff:
 class SharedCount:
     """This worker's part of the shared count: its row, its listener, and the tasks that keep them current.
 
+    The postgres CountSource (counter_lifespan.py): the client set calls clients_changed, and the
+    lifespan keeps running() open for the app's whole life.
+
     Four loops; the first three are woken by an event, so bursts coalesce into one query:
     - write: the local clients changed -> upsert this worker's row and NOTIFY, in one transaction;
     - read: a NOTIFY arrived (or a heartbeat passed) -> sum the fresh rows and publish the total;
@@ -117,7 +120,40 @@ class SharedCount:
         self.total_changed = asyncio.Event()
         self.written = 0  # this worker's count as its row last stored it
         self.others = 0  # the other workers' clients, as of the last total read
-        clients.on_change = self.local_changed.set
+
+    def clients_changed(self) -> None:
+        """This worker's clients changed: the write loop stores the new count in its row, then NOTIFYs."""
+        self.local_changed.set()
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Run this worker's part of the shared count for as long as the app runs; leave cleanly at the end."""
+        await create_table(self.pool)
+        await self.write_row()
+        # LISTEN needs a connection of its own for the app's whole life: a pooled connection
+        # goes back to the pool, and its notifications with it. The first one is opened here, so
+        # that a database that is down stops the start-up with one line; listen_loop owns it after.
+        try:
+            listener = await asyncpg.connect(self.database_url, timeout=CONNECT_TIMEOUT)
+        except CONNECT_ERRORS as error:
+            raise DatabaseUnavailable(unreachable_message(self.database_url, error)) from None
+        loops = (self.write_loop, self.read_loop, self.heartbeat_loop, lambda: self.listen_loop(listener))
+        tasks = [asyncio.create_task(loop()) for loop in loops]
+        for task in tasks:
+            task.add_done_callback(log_crash)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            # Leave at once rather than after the expiry: the other workers re-read right away.
+            try:
+                async with asyncio.timeout(5), self.pool.acquire() as connection, connection.transaction():
+                    await connection.execute(DELETE_WORKER, self.worker_id)
+                    await connection.execute(NOTIFY)
+            except DATABASE_ERRORS as error:
+                logger.warning("could not remove this worker's counter row (it will expire): %s", error)
 
     def on_notify(self, connection: object, pid: int, channel: str, payload: str) -> None:
         self.total_changed.set()
@@ -245,37 +281,3 @@ async def create_table(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as connection, connection.transaction():
         await connection.execute(SCHEMA_LOCK)
         await connection.execute(CREATE_TABLE)
-
-
-@asynccontextmanager
-async def shared_count(
-    clients: Clients, pool: asyncpg.Pool, database_url: str, heartbeat: float, expiry: float, retry_max: float
-) -> AsyncIterator[SharedCount]:
-    """Run this worker's part of the shared count for as long as the app runs; leave cleanly at the end."""
-    shared = SharedCount(clients, pool, database_url, heartbeat, expiry, retry_max)
-    await create_table(pool)
-    await shared.write_row()
-    # LISTEN needs a connection of its own for the app's whole life: a pooled connection
-    # goes back to the pool, and its notifications with it. The first one is opened here, so
-    # that a database that is down stops the start-up with one line; listen_loop owns it after.
-    try:
-        listener = await asyncpg.connect(database_url, timeout=CONNECT_TIMEOUT)
-    except CONNECT_ERRORS as error:
-        raise DatabaseUnavailable(unreachable_message(database_url, error)) from None
-    loops = (shared.write_loop, shared.read_loop, shared.heartbeat_loop, lambda: shared.listen_loop(listener))
-    tasks = [asyncio.create_task(loop()) for loop in loops]
-    for task in tasks:
-        task.add_done_callback(log_crash)
-    try:
-        yield shared
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        # Leave at once rather than after the expiry: the other workers re-read right away.
-        try:
-            async with asyncio.timeout(5), pool.acquire() as connection, connection.transaction():
-                await connection.execute(DELETE_WORKER, shared.worker_id)
-                await connection.execute(NOTIFY)
-        except DATABASE_ERRORS as error:
-            logger.warning("could not remove this worker's counter row (it will expire): %s", error)

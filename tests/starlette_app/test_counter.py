@@ -16,8 +16,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin
 
 from devenv.servers import RunningServer
-from starlette_app.counter import CounterSettings
 from starlette_app.counter_broadcast import Clients
+from starlette_app.counter_settings import CounterSettings
 from starlette_app.page_headers import security_headers
 
 CONVERGE_TIMEOUT = 10.0

@@ -1,0 +1,54 @@
+"""The counter's settings, read once from the environment (COUNTER_*)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+from .counter_guard import WebSocketGuard, parse_origins
+
+MODES = ("memory", "postgres")
+
+
+@dataclass(frozen=True)
+class CounterSettings:
+    """COUNTER_MODE picks where the count lives; the rest tune the shared mode and the broadcast."""
+
+    # memory: each process counts its own clients, as in the book; right with one worker only.
+    # postgres: every worker and host shares one exact count through the database.
+    mode: Literal["memory", "postgres"] = "memory"
+    heartbeat: float = 1.0  # COUNTER_HEARTBEAT: seconds between a worker's liveness updates
+    expiry: float = 5.0  # COUNTER_EXPIRY: a worker silent this long no longer counts
+    send_timeout: float = 1.0  # COUNTER_SEND_TIMEOUT: a client that takes longer to accept a send is dropped
+    retry_max: float = 2.0  # COUNTER_RETRY_MAX: longest wait between two attempts to reach the database
+    max_message: int = 1024  # COUNTER_MAX_MESSAGE: bytes; a bigger message from a client closes it (1009)
+    allowed_origins: frozenset[str] = frozenset()  # COUNTER_ALLOWED_ORIGINS: other sites whose pages may connect
+
+    @classmethod
+    def from_env(cls) -> CounterSettings:
+        mode = os.environ.get("COUNTER_MODE", "memory")
+        if mode not in MODES:
+            raise ValueError(f"COUNTER_MODE must be one of {', '.join(MODES)}, got {mode!r}")
+        settings = cls(
+            mode=mode,  # type: ignore[arg-type]
+            heartbeat=float(os.environ.get("COUNTER_HEARTBEAT", cls.heartbeat)),
+            expiry=float(os.environ.get("COUNTER_EXPIRY", cls.expiry)),
+            send_timeout=float(os.environ.get("COUNTER_SEND_TIMEOUT", cls.send_timeout)),
+            retry_max=float(os.environ.get("COUNTER_RETRY_MAX", cls.retry_max)),
+            max_message=int(os.environ.get("COUNTER_MAX_MESSAGE", cls.max_message)),
+            allowed_origins=parse_origins(os.environ.get("COUNTER_ALLOWED_ORIGINS", "")),
+        )
+        if not 0 < settings.heartbeat < settings.expiry:
+            raise ValueError("COUNTER_HEARTBEAT must be positive and shorter than COUNTER_EXPIRY")
+        if settings.send_timeout <= 0:
+            raise ValueError("COUNTER_SEND_TIMEOUT must be positive")
+        if settings.retry_max <= 0:
+            raise ValueError("COUNTER_RETRY_MAX must be positive")
+        if settings.max_message < 0:
+            raise ValueError("COUNTER_MAX_MESSAGE must be zero or more")
+        return settings
+
+    @property
+    def guard(self) -> WebSocketGuard:
+        return WebSocketGuard(self.allowed_origins, self.max_message)
