@@ -18,45 +18,18 @@ from products_db.logs import one_line
 from products_db.pool import CONNECT_ERRORS
 
 from .counter_broadcast import Clients, log_crash
+from .counter_table import (
+    CHANNEL,
+    DELETE_EXPIRED,
+    DELETE_WORKER,
+    NOTIFY,
+    TOTAL,
+    TOUCH_WORKER,
+    UPSERT_WORKER,
+    create_table,
+)
 
 logger = logging.getLogger(__name__)
-
-# Why one row per worker with a heartbeat, rather than one shared number that every connect
-# increments and every disconnect decrements: a worker killed with SIGKILL (or a host that loses
-# power or network) never runs its decrements, so a shared number would count its clients forever.
-# Each worker instead owns a row holding its own count and refreshes the row's heartbeat every
-# COUNTER_HEARTBEAT seconds; the total only sums rows refreshed within COUNTER_EXPIRY seconds, so a
-# dead worker's clients stop counting after at most that long. Heartbeats use the database's clock
-# (now()), so hosts whose clocks disagree still agree on what is fresh.
-CREATE_TABLE = """
-CREATE TABLE IF NOT EXISTS counter_worker (
-    worker_id   uuid PRIMARY KEY,
-    host        text NOT NULL,
-    pid         integer NOT NULL,
-    connections integer NOT NULL CHECK (connections >= 0),
-    heartbeat   timestamptz NOT NULL
-)
-"""
-# Several workers start at once, and concurrent CREATE TABLE IF NOT EXISTS can still collide in
-# the catalog; a transaction-scoped advisory lock makes them take turns.
-SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('counter_worker'))"
-
-UPSERT_WORKER = """
-INSERT INTO counter_worker (worker_id, host, pid, connections, heartbeat)
-VALUES ($1, $2, $3, $4, now())
-ON CONFLICT (worker_id) DO UPDATE SET connections = excluded.connections, heartbeat = now()
-"""
-# Tell every worker (this one included) that the total may have changed; delivered on commit.
-NOTIFY = "SELECT pg_notify('counter_changed', '')"
-CHANNEL = "counter_changed"
-TOTAL = """
-SELECT coalesce(sum(connections), 0)::int FROM counter_worker
-WHERE heartbeat >= now() - make_interval(secs => $1)
-"""
-# Only the write loop sets connections, so an older count can never overwrite a newer one.
-TOUCH_WORKER = "UPDATE counter_worker SET heartbeat = now() WHERE worker_id = $1"
-DELETE_EXPIRED = "DELETE FROM counter_worker WHERE heartbeat < now() - make_interval(secs => $1)"
-DELETE_WORKER = "DELETE FROM counter_worker WHERE worker_id = $1"
 
 DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
 CONNECT_TIMEOUT = 10.0  # seconds for one attempt to open the LISTEN connection
@@ -275,9 +248,3 @@ async def close_quietly(connection: asyncpg.Connection) -> None:
         await connection.close(timeout=5)
     except DATABASE_ERRORS:
         pass  # asyncpg has aborted it: closed either way
-
-
-async def create_table(pool: asyncpg.Pool) -> None:
-    async with pool.acquire() as connection, connection.transaction():
-        await connection.execute(SCHEMA_LOCK)
-        await connection.execute(CREATE_TABLE)
