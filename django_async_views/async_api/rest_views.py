@@ -18,8 +18,8 @@ from products_db.rules import (
     parse_product_id,
 )
 
+from .errors import json_api
 from .models import Brand, Product
-from .rest_errors import json_api
 
 PRODUCT_FIELDS = ("product_id", "product_name", "brand_id")
 FOREIGN_KEY_VIOLATION = "23503"  # Postgres SQLSTATE
@@ -77,7 +77,7 @@ async def healthz(request: HttpRequest) -> JsonResponse:
 
 @json_api("GET")
 async def readyz(request: HttpRequest) -> JsonResponse:
-    """Ready: one round trip to the database within health.READY_TIMEOUT, else 503 (rest_errors.py)."""
+    """Ready: one round trip to the database within health.READY_TIMEOUT, else 503 (errors.py)."""
     # The query runs in a worker thread (Django's database layer is synchronous);
     # past the timeout the view answers 503 while that thread finishes on its own.
     async with asyncio.timeout(health.READY_TIMEOUT):

@@ -106,7 +106,7 @@ DATABASES = {
 
 
 def _not_a_503(record: logging.LogRecord) -> bool:
-    # The REST error layer logs a 503 itself, as one line saying why (async_api/rest_errors.py).
+    # The REST error layer logs a 503 itself, as one line saying why (async_api/errors.py).
     return getattr(record, "status_code", None) != 503
 
 
@@ -133,7 +133,7 @@ LOGGING = {
 }
 
 # A request body over this raises RequestDataTooBig when a view reads request.body;
-# the REST API answers 413 (async_api/rest_errors.py), the limit every framework shares.
+# the REST API answers 413 (async_api/errors.py), the limit every framework shares.
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 
 LANGUAGE_CODE = "en-us"
