@@ -1,55 +1,79 @@
-"""The one layer that turns domain errors and Django's HTTP errors into JSON bodies for the REST API."""
+"""The one layer that turns errors into answers, for every view: domain errors, outages, Django's HTTP errors."""
 
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import RequestDataTooBig
 from django.db.backends.signals import connection_created
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils.deprecation import MiddlewareMixin
 
 from products_db.outage import OUTAGE, database_unavailable
 from products_db.rules import InvalidInput, PayloadTooLarge, ProductNotFound
 
-log = logging.getLogger(__name__)
-
 AsyncView = Callable[..., Awaitable[HttpResponse]]
+View = TypeVar("View", bound=Callable[..., Any])
 
 
 def json_error(status: int, message: str, headers: dict[str, str] | None = None) -> JsonResponse:
     return JsonResponse({"error": message}, status=status, headers=headers)
 
 
-def json_api(*methods: str) -> Callable[[AsyncView], AsyncView]:
-    """Allow only these methods (HEAD comes with GET) and answer every domain error as JSON."""
+class ErrorAnswers(MiddlewareMixin):
+    """Django hands process_exception whatever a view raised: the answer is decided here, or by handler500 below.
+
+    It has no per-request hook, so under ASGI a request that raises nothing never
+    leaves the event loop for it (Django runs process_exception in the request's thread).
+    """
+
+    def process_exception(self, request: HttpRequest, error: Exception) -> HttpResponse | None:
+        if isinstance(error, (InvalidInput, ProductNotFound)):
+            # The mark of html_400 below; Django's view decorators copy it onto their wrappers.
+            page_when = getattr(request.resolver_match.func, "html_400", None)
+            if page_when is not None and page_when(request):
+                context = {"error": error.message}
+                return render(request, "async_api/bad_request.html", context, status=error.status)
+            return json_error(error.status, error.message)
+        if isinstance(error, RequestDataTooBig):
+            # request.body over DATA_UPLOAD_MAX_MEMORY_SIZE (settings.py).
+            return json_error(413, PayloadTooLarge().message)
+        if database_unavailable(error):
+            # Postgres stopping, starting or out of reach (Django's OperationalError or
+            # InterfaceError around psycopg's, the pool's timeout, /readyz's): one log
+            # line per outage in this process, not one per request.
+            OUTAGE.refused(error)
+            return json_error(503, "the database is unavailable, try again later")
+        return None  # a bug: Django logs it with its traceback and answers handler500
+
+
+def html_400(when: Callable[[HttpRequest], bool] = lambda request: True) -> Callable[[View], View]:
+    """Mark a teaching view: a bad parameter is the HTML 400 page when `when(request)`, as its answer would
+    have been; every other view's errors are JSON. Only a mark (as csrf_exempt marks a view for Django's
+    CSRF middleware), so the view stays as it is, sync or async, and Django runs it as such."""
+
+    def mark(view: View) -> View:
+        view.html_400 = when  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def allow(*methods: str) -> Callable[[AsyncView], AsyncView]:
+    """Django's require_http_methods for the REST API: a JSON 405 with its Allow header (HEAD comes with GET)."""
     allowed = set(methods) | ({"HEAD"} if "GET" in methods else set())
     allow_header = ",".join(sorted(allowed))
 
     def decorate(view: AsyncView) -> AsyncView:
-        # The wrapper is a coroutine function too, so Django still runs the view
-        # as an async view on the event loop instead of in a worker thread.
+        # A coroutine function too, so Django still runs the view on the event loop.
         @functools.wraps(view)
         async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if request.method not in allowed:
                 return json_error(405, "method not allowed", {"Allow": allow_header})
-            try:
-                return await view(request, *args, **kwargs)
-            except (InvalidInput, ProductNotFound) as error:
-                return json_error(error.status, error.message)
-            except RequestDataTooBig:
-                # request.body over DATA_UPLOAD_MAX_MEMORY_SIZE (settings.py).
-                return json_error(413, PayloadTooLarge().message)
-            except Exception as error:
-                if not database_unavailable(error):
-                    raise  # a bug: Django logs it with its traceback and answers handler500
-                # Postgres stopping, starting or out of reach (Django's OperationalError
-                # or InterfaceError around psycopg's, the pool's timeout): one log line
-                # per outage in this process, not one per request.
-                OUTAGE.refused(error)
-                return json_error(503, "the database is unavailable, try again later")
+            return await view(request, *args, **kwargs)
 
         return wrapper
 
@@ -74,9 +98,9 @@ def _watch_queries(sender: type, connection: Any, **kwargs: Any) -> None:
 connection_created.connect(_watch_queries)
 
 
-# Django's defaults for errors raised outside a view are HTML pages; the
-# project's urls.py points handler400/403/404/500 here. They are plain
-# functions: Django calls them from its exception handling, in sync code.
+# Django's defaults for errors raised outside a view (an unknown path, a bad Host header,
+# a crash) are HTML pages; the project's urls.py points handler400/403/404/500 here.
+# They are plain functions: Django calls them from its exception handling, in sync code.
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     return json_error(400, "bad request")
 
