@@ -61,7 +61,7 @@ async def payload_too_large(send: Send) -> None:
 
 
 async def send_json_error(send: Send, status: int, message: str, close: bool = False) -> None:
-    """Answer without Django: the same body its JsonResponse would write (rest_errors.json_error)."""
+    """Answer without Django: the same body its JsonResponse would write (errors.json_error)."""
     body = json.dumps({"error": message}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if close:

@@ -18,8 +18,8 @@ from products_db.rules import (
     parse_product_id,
 )
 
+from .errors import allow
 from .models import Brand, Product
-from .rest_errors import json_api
 
 PRODUCT_FIELDS = ("product_id", "product_name", "brand_id")
 FOREIGN_KEY_VIOLATION = "23503"  # Postgres SQLSTATE
@@ -30,13 +30,13 @@ FOREIGN_KEY_VIOLATION = "23503"  # Postgres SQLSTATE
 # in a worker thread through sync_to_async while the event loop serves others.
 
 
-@json_api("GET")
+@allow("GET")
 async def brands(request: HttpRequest) -> JsonResponse:
     rows = [row async for row in Brand.objects.order_by("brand_id").values("brand_id", "brand_name")]
     return JsonResponse(rows, safe=False)  # safe=False: the body is a list, not an object
 
 
-@json_api("GET")
+@allow("GET")
 async def get_product(request: HttpRequest, product_id: str) -> JsonResponse:
     # The URL captures a string: our rules give 400 for "abc" or "99999999999",
     # where Django's <int:> converter would give a 404 or a 500.
@@ -47,7 +47,7 @@ async def get_product(request: HttpRequest, product_id: str) -> JsonResponse:
     return JsonResponse(row)
 
 
-@json_api("POST")
+@allow("POST")
 async def create_product(request: HttpRequest) -> JsonResponse:
     check_content_type(request.headers.get("Content-Type"))
     # request.body raises RequestDataTooBig past DATA_UPLOAD_MAX_MEMORY_SIZE.
@@ -69,15 +69,15 @@ def sqlstate(error: IntegrityError) -> str | None:
     return getattr(cause, "pgcode", None) or getattr(cause, "sqlstate", None)
 
 
-@json_api("GET")
+@allow("GET")
 async def healthz(request: HttpRequest) -> JsonResponse:
     """Alive: no database."""
     return JsonResponse(health.ALIVE)
 
 
-@json_api("GET")
+@allow("GET")
 async def readyz(request: HttpRequest) -> JsonResponse:
-    """Ready: one round trip to the database within health.READY_TIMEOUT, else 503 (rest_errors.py)."""
+    """Ready: one round trip to the database within health.READY_TIMEOUT, else 503 (errors.py)."""
     # The query runs in a worker thread (Django's database layer is synchronous);
     # past the timeout the view answers 503 while that thread finishes on its own.
     async with asyncio.timeout(health.READY_TIMEOUT):

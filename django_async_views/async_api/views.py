@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any
 
-from asgiref.sync import async_to_sync, iscoroutinefunction
+from asgiref.sync import async_to_sync
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -17,6 +14,7 @@ from django.views.decorators.vary import vary_on_headers
 from products_db.rules import InvalidInput
 
 from .blocking import run_sleeps
+from .errors import html_400
 from .lanes import batch_timeline, threads_timeline
 from .loops import running_loop_info
 from .params import Limits, parse_batch, parse_format, parse_sleeps
@@ -34,46 +32,12 @@ def answer_format(request: HttpRequest) -> str:
     return parse_format(request.GET, accept_prefers_html=preferred == "text/html")
 
 
-def errors_as_json(request: HttpRequest) -> bool:
-    """A 400 in the format the good answer would have had."""
+def answers_html(request: HttpRequest) -> bool:
+    """Whether the good answer would have been a page, so a 400 is one too (errors.py)."""
     try:
-        return answer_format(request) == "json"
+        return answer_format(request) == "html"
     except InvalidInput:
-        return True  # format= itself is wrong: answer in the default format
-
-
-def bad_input_is_400(*, as_json: bool | Callable[[HttpRequest], bool]) -> Callable:
-    """The one place a bad parameter becomes an HTTP answer: a 400 saying which parameter and what is allowed."""
-
-    def answer(request: HttpRequest, error: InvalidInput) -> HttpResponse:
-        if as_json is True or (callable(as_json) and as_json(request)):
-            return JsonResponse({"error": error.message}, status=error.status)
-        return render(request, "async_api/bad_request.html", {"error": error.message}, status=error.status)
-
-    def decorate(view: Callable) -> Callable:
-        # Django runs a coroutine function as an async view and anything else as a
-        # sync view, so the wrapper must keep the kind of the view it wraps.
-        if iscoroutinefunction(view):
-
-            @functools.wraps(view)
-            async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-                try:
-                    return await view(request, *args, **kwargs)
-                except InvalidInput as error:
-                    return answer(request, error)
-
-            return async_wrapper
-
-        @functools.wraps(view)
-        def sync_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            try:
-                return view(request, *args, **kwargs)
-            except InvalidInput as error:
-                return answer(request, error)
-
-        return sync_wrapper
-
-    return decorate
+        return False  # format= itself is wrong: answer in the default format, JSON
 
 
 @require_GET
@@ -82,7 +46,7 @@ async def index(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@bad_input_is_400(as_json=False)
+@html_400()
 async def requests_view(request: HttpRequest) -> HttpResponse:
     """Listing 9.11: an async view. Under ASGI it runs on the server's event loop; under WSGI
     Django gives it a fresh loop of its own, so it still sends its requests concurrently."""
@@ -93,7 +57,7 @@ async def requests_view(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@bad_input_is_400(as_json=False)
+@html_400()
 def requests_view_sync(request: HttpRequest) -> HttpResponse:
     """Listing 9.15: a sync view that still uses the async batch, through async_to_sync. Under ASGI the
     coroutine is sent to the server's running loop; under WSGI a new loop is made for this call."""
@@ -111,7 +75,7 @@ def batch_page(request: HttpRequest, batch: Batch, view: str) -> HttpResponse:
 
 @require_GET
 @vary_on_headers("Accept")
-@bad_input_is_400(as_json=errors_as_json)
+@html_400(when=answers_html)
 async def sync_to_async_view(request: HttpRequest) -> HttpResponse:
     """Listing 9.14: blocking calls from an async view, thread-sensitive (one thread, serial) or not (parallel).
     JSON, or a page with one lane per thread for format=html or a browser."""
@@ -126,7 +90,7 @@ async def sync_to_async_view(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @vary_on_headers("Accept")
-@bad_input_is_400(as_json=errors_as_json)
+@html_400(when=answers_html)
 async def loop_view(request: HttpRequest) -> HttpResponse:
     """The event loop running this async view: the same one on every request under ASGI, a new one under WSGI
     (the book asks the reader to print id(asyncio.get_running_loop()) to see this). JSON, or a page in words."""

@@ -35,6 +35,8 @@ MIDDLEWARE = [
     "async_views.middleware.Security",
     "async_views.middleware.Common",
     "async_views.middleware.XFrameOptions",
+    # What a view raises becomes an answer here: a 400, 404, 413 or 503 (async_api/errors.py).
+    "async_api.errors.ErrorAnswers",
     # No CsrfViewMiddleware: nothing here authenticates with cookies, so there is
     # no session for a cross-site request to ride on.
 ]
@@ -106,7 +108,7 @@ DATABASES = {
 
 
 def _not_a_503(record: logging.LogRecord) -> bool:
-    # The REST error layer logs a 503 itself, as one line saying why (async_api/rest_errors.py).
+    # The error layer logs a 503 itself, as one line per outage (async_api/errors.py).
     return getattr(record, "status_code", None) != 503
 
 
@@ -133,7 +135,7 @@ LOGGING = {
 }
 
 # A request body over this raises RequestDataTooBig when a view reads request.body;
-# the REST API answers 413 (async_api/rest_errors.py), the limit every framework shares.
+# the answer is a 413 (async_api/errors.py), the limit every framework shares.
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 
 LANGUAGE_CODE = "en-us"

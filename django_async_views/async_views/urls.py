@@ -8,7 +8,7 @@ urlpatterns = [
 
 # Errors raised outside a view (an unknown path, a bad Host header, a crash) get
 # JSON bodies like every other error of the API, instead of Django's HTML pages.
-handler400 = "async_api.rest_errors.bad_request"
-handler403 = "async_api.rest_errors.permission_denied"
-handler404 = "async_api.rest_errors.not_found"
-handler500 = "async_api.rest_errors.server_error"
+handler400 = "async_api.errors.bad_request"
+handler403 = "async_api.errors.permission_denied"
+handler404 = "async_api.errors.not_found"
+handler500 = "async_api.errors.server_error"
