@@ -36,6 +36,57 @@ INSERT_PRODUCT = """
 STATEMENTS = {"brands_json": SELECT_BRANDS_JSON, "product": SELECT_PRODUCT, "insert_product": INSERT_PRODUCT}
 
 
+def brands_json(database: Database) -> str:
+    with database.connection() as connection, _run(connection, "brands_json") as cursor:
+        return cursor.fetchone()[0]
+
+
+def product(database: Database, product_id: int) -> dict[str, Any]:
+    with database.connection() as connection:
+        rows = _fetch(connection, "product", product_id)
+    if not rows:
+        raise ProductNotFound(product_id)
+    return rows[0]
+
+
+def create_product(database: Database, new: NewProduct) -> dict[str, Any]:
+    # As in aiohttp_api: the foreign key decides whether the brand exists, atomically.
+    try:
+        with database.connection() as connection:
+            [row] = _fetch(connection, "insert_product", new.product_name, new.brand_id)
+    except psycopg2.errors.ForeignKeyViolation:
+        raise UnknownBrand(new.brand_id) from None
+    return row
+
+
+def ping(database: Database) -> None:
+    """/readyz: one round trip through this worker's pool (a dead connection is replaced, as for any request)."""
+    with database.connection() as connection, connection.cursor() as cursor:
+        # psycopg2 blocks with no time limit of its own: a database that went
+        # away fails at once, one that hangs holds this worker (connect_timeout bounds a new connection).
+        cursor.execute(PING)
+
+
+# The machinery below: how a connection is made, prepared, lent and handed back.
+
+
+def _run(connection: Connection, statement: str, *args: object) -> psycopg2.extensions.cursor:
+    cursor = connection.cursor()
+    if statement not in connection.prepared:
+        cursor.execute(f"PREPARE {statement} AS {STATEMENTS[statement]}")
+        connection.prepared.add(statement)
+    # A blocking call: this worker does nothing else until Postgres answers.
+    # That is why the book needs 8 processes where aiohttp needs one.
+    cursor.execute(f"EXECUTE {statement}({', '.join(['%s'] * len(args))})" if args else f"EXECUTE {statement}", args)
+    return cursor
+
+
+def _fetch(connection: Connection, statement: str, *args: object) -> list[dict[str, Any]]:
+    with _run(connection, statement, *args) as cursor:
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
 class Connection(psycopg2.extensions.connection):
     """A psycopg2 connection that remembers which STATEMENTS it has prepared."""
 
@@ -117,51 +168,3 @@ class Database:
     def close(self) -> None:
         while not self._idle.empty():
             self._idle.get_nowait().close()
-
-
-def _run(connection: Connection, statement: str, *args: object) -> psycopg2.extensions.cursor:
-    cursor = connection.cursor()
-    if statement not in connection.prepared:
-        cursor.execute(f"PREPARE {statement} AS {STATEMENTS[statement]}")
-        connection.prepared.add(statement)
-    # A blocking call: this worker does nothing else until Postgres answers.
-    # That is why the book needs 8 processes where aiohttp needs one.
-    cursor.execute(f"EXECUTE {statement}({', '.join(['%s'] * len(args))})" if args else f"EXECUTE {statement}", args)
-    return cursor
-
-
-def _fetch(connection: Connection, statement: str, *args: object) -> list[dict[str, Any]]:
-    with _run(connection, statement, *args) as cursor:
-        names = [column.name for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def brands_json(database: Database) -> str:
-    with database.connection() as connection, _run(connection, "brands_json") as cursor:
-        return cursor.fetchone()[0]
-
-
-def product(database: Database, product_id: int) -> dict[str, Any]:
-    with database.connection() as connection:
-        rows = _fetch(connection, "product", product_id)
-    if not rows:
-        raise ProductNotFound(product_id)
-    return rows[0]
-
-
-def create_product(database: Database, new: NewProduct) -> dict[str, Any]:
-    # As in aiohttp_api: the foreign key decides whether the brand exists, atomically.
-    try:
-        with database.connection() as connection:
-            [row] = _fetch(connection, "insert_product", new.product_name, new.brand_id)
-    except psycopg2.errors.ForeignKeyViolation:
-        raise UnknownBrand(new.brand_id) from None
-    return row
-
-
-def ping(database: Database) -> None:
-    """/readyz: one round trip through this worker's pool (a dead connection is replaced, as for any request)."""
-    with database.connection() as connection, connection.cursor() as cursor:
-        # psycopg2 blocks with no time limit of its own: a database that went
-        # away fails at once, one that hangs holds this worker (connect_timeout bounds a new connection).
-        cursor.execute(PING)
