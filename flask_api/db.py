@@ -12,6 +12,7 @@ from typing import Any
 import psycopg2
 import psycopg2.errors
 import psycopg2.extensions
+from psycopg2.extras import RealDictCursor
 
 from products_db.config import DatabaseUnavailable, Settings, connect_params, unreachable_message
 from products_db.health import PING
@@ -37,26 +38,31 @@ STATEMENTS = {"brands_json": SELECT_BRANDS_JSON, "product": SELECT_PRODUCT, "ins
 
 
 def brands_json(database: Database) -> str:
-    with database.connection() as connection, _run(connection, "brands_json") as cursor:
+    """Listing 9.5: borrow a connection, run the query, return the rows (here already JSON text)."""
+    with database.connection() as connection, connection.cursor() as cursor:
+        # A blocking call: this worker does nothing else until Postgres answers.
+        # That is why the book needs 8 processes where aiohttp needs one.
+        execute(cursor, "brands_json")
         return cursor.fetchone()[0]
 
 
 def product(database: Database, product_id: int) -> dict[str, Any]:
-    with database.connection() as connection:
-        rows = _fetch(connection, "product", product_id)
-    if not rows:
+    with database.connection() as connection, connection.cursor(cursor_factory=RealDictCursor) as cursor:
+        execute(cursor, "product", product_id)
+        row = cursor.fetchone()
+    if row is None:
         raise ProductNotFound(product_id)
-    return rows[0]
+    return row
 
 
 def create_product(database: Database, new: NewProduct) -> dict[str, Any]:
     # As in aiohttp_api: the foreign key decides whether the brand exists, atomically.
     try:
-        with database.connection() as connection:
-            [row] = _fetch(connection, "insert_product", new.product_name, new.brand_id)
+        with database.connection() as connection, connection.cursor(cursor_factory=RealDictCursor) as cursor:
+            execute(cursor, "insert_product", new.product_name, new.brand_id)
+            return cursor.fetchone()
     except psycopg2.errors.ForeignKeyViolation:
         raise UnknownBrand(new.brand_id) from None
-    return row
 
 
 def ping(database: Database) -> None:
@@ -70,21 +76,11 @@ def ping(database: Database) -> None:
 # The machinery below: how a connection is made, prepared, lent and handed back.
 
 
-def _run(connection: Connection, statement: str, *args: object) -> psycopg2.extensions.cursor:
-    cursor = connection.cursor()
-    if statement not in connection.prepared:
-        cursor.execute(f"PREPARE {statement} AS {STATEMENTS[statement]}")
-        connection.prepared.add(statement)
-    # A blocking call: this worker does nothing else until Postgres answers.
-    # That is why the book needs 8 processes where aiohttp needs one.
-    cursor.execute(f"EXECUTE {statement}({', '.join(['%s'] * len(args))})" if args else f"EXECUTE {statement}", args)
-    return cursor
-
-
-def _fetch(connection: Connection, statement: str, *args: object) -> list[dict[str, Any]]:
-    with _run(connection, statement, *args) as cursor:
-        names = [column.name for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+def execute(cursor: psycopg2.extensions.cursor, name: str, *args: object) -> None:
+    if name not in cursor.connection.prepared:
+        cursor.execute(f"PREPARE {name} AS {STATEMENTS[name]}")
+        cursor.connection.prepared.add(name)
+    cursor.execute(f"EXECUTE {name}({', '.join(['%s'] * len(args))})" if args else f"EXECUTE {name}", args)
 
 
 class Connection(psycopg2.extensions.connection):
