@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import queue
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,11 +29,6 @@ INSERT_PRODUCT = """
     INSERT INTO product (product_name, brand_id) VALUES ($1, $2)
     RETURNING product_id, product_name, brand_id
 """
-
-# psycopg2 sends a query's whole text every time, and Postgres parses and plans
-# it again (asyncpg prepares each query once per connection by itself). So each
-# connection prepares a statement the first time it runs it, and then runs it by name.
-STATEMENTS = {"brands_json": SELECT_BRANDS_JSON, "product": SELECT_PRODUCT, "insert_product": INSERT_PRODUCT}
 
 
 def brands_json(database: Database) -> str:
@@ -73,7 +67,12 @@ def ping(database: Database) -> None:
         cursor.execute(PING)
 
 
-# The machinery below: how a connection is made, prepared, lent and handed back.
+# Below, the machinery: prepared statements, and the pool that lends connections.
+
+# psycopg2 sends a query's whole text every time, and Postgres parses and plans
+# it again (asyncpg prepares each query once per connection by itself). So each
+# connection prepares a statement the first time it runs it, and then runs it by name.
+STATEMENTS = {"brands_json": SELECT_BRANDS_JSON, "product": SELECT_PRODUCT, "insert_product": INSERT_PRODUCT}
 
 
 def execute(cursor: psycopg2.extensions.cursor, name: str, *args: object) -> None:
@@ -95,40 +94,37 @@ EXTENSION = "flask_api.database"  # key in app.extensions
 
 
 class Database:
-    """The connections of one worker process: opened on first use, then reused.
+    """This worker process's connections: opened on its first requests, after gunicorn's fork, then reused.
 
-    The book connects at import, which gunicorn does in each worker after the
-    fork, so every worker has a socket of its own. Opening on first use keeps
-    that true with `--preload` too (the master imports the app but never serves),
-    and a pool rather than one connection serves `--threads N`, whose threads
-    would otherwise share one connection's answers.
+    Never at import: with `--preload` the master imports the app, and every worker
+    would share its socket. A pool, not one connection: `--threads N` runs N requests at once.
     """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._idle: queue.LifoQueue[Connection] = queue.LifoQueue()
-        # At most pool_size requests of this process hold a connection; under
-        # --threads the others block here until one is handed back.
-        self._slots = threading.BoundedSemaphore(settings.pool_size)
-        os.register_at_fork(after_in_child=self._forget_parent_connections)
+        self._start_empty()
+        # A forked child starts with an empty pool of its own: it must never use
+        # its parent's connections, nor close them (close() sends Postgres a
+        # Terminate on the parent's socket). Dropping them is safe: psycopg2
+        # closes a connection it garbage-collects only in the process that opened it.
+        os.register_at_fork(after_in_child=self._start_empty)
+
+    def _start_empty(self) -> None:
+        self._idle: list[Connection] = []
+        # Under --threads, a request past pool_size waits here for a connection to come back.
+        self._slots = threading.BoundedSemaphore(self.settings.pool_size)
 
     def _connect(self) -> Connection:
+        # pg_stat_activity shows which worker holds which connection; DATABASE_URL's parameters win over ours.
+        ours = {"connect_timeout": 10, "application_name": f"flask_api pid {os.getpid()}"}
         try:
             connection = psycopg2.connect(
-                connection_factory=Connection,
-                # Our defaults first, so whatever DATABASE_URL sets wins. The
-                # application_name shows in pg_stat_activity which worker holds which connection.
-                **{
-                    "connect_timeout": 10,
-                    "application_name": f"flask_api pid {os.getpid()}",
-                    **connect_params(self.settings.database_url),
-                },
+                connection_factory=Connection, **{**ours, **connect_params(self.settings.database_url)}
             )
         except psycopg2.Error as error:
             raise DatabaseUnavailable(unreachable_message(self.settings.database_url, error)) from None
         # Each statement commits on its own, as with asyncpg: one round trip per
-        # query, where psycopg2's default adds a BEGIN and a COMMIT around it.
-        # Every handler runs a single statement, so nothing needs a longer transaction.
+        # request, where psycopg2's default adds a BEGIN and a COMMIT around it.
         connection.autocommit = True
         return connection
 
@@ -138,29 +134,16 @@ class Database:
         started_in = OUTAGE.outages
         with self._slots:
             try:
-                connection = self._idle.get_nowait()
-            except queue.Empty:
+                connection = self._idle.pop()  # list.pop and append are atomic: the semaphore is the only lock
+            except IndexError:
                 connection = self._connect()
             try:
                 yield connection
             finally:
                 if not connection.closed:
-                    self._idle.put(connection)
-            # Reached only when the statement went through: if an outage was on,
-            # it is over (one boolean read otherwise).
-            OUTAGE.succeeded(started_in)
-
-    def _forget_parent_connections(self) -> None:
-        # A forked child shares its parent's sockets. Pointing each at /dev/null
-        # first means the goodbye psycopg2 sends when the object is dropped goes
-        # nowhere, instead of logging the parent out of Postgres.
-        devnull = os.open(os.devnull, os.O_RDWR)
-        while not self._idle.empty():
-            connection = self._idle.get_nowait()
-            os.dup2(devnull, connection.fileno())
-        os.close(devnull)
-        self._slots = threading.BoundedSemaphore(self.settings.pool_size)
+                    self._idle.append(connection)
+            OUTAGE.succeeded(started_in)  # the statement went through: ends an outage, if one is on
 
     def close(self) -> None:
-        while not self._idle.empty():
-            self._idle.get_nowait().close()
+        while self._idle:
+            self._idle.pop().close()
