@@ -1,11 +1,7 @@
-"""Listing 9.5's queries on psycopg2, with a small pool per gunicorn worker instead of one connection at import."""
+"""Listing 9.5's query, and the rest of the API's SQL, on psycopg2 through this worker's pool (pool.py)."""
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import psycopg2
@@ -13,10 +9,10 @@ import psycopg2.errors
 import psycopg2.extensions
 from psycopg2.extras import RealDictCursor
 
-from products_db.config import DatabaseUnavailable, Settings, connect_params, unreachable_message
 from products_db.health import PING
-from products_db.outage import OUTAGE
 from products_db.rules import NewProduct, ProductNotFound, UnknownBrand
+
+from .pool import Database
 
 # Postgres writes the JSON array itself (json_agg, in C) and sends it as one text
 # value: no tuple, dict and json.dumps call per row in Python, on every request.
@@ -67,8 +63,6 @@ def ping(database: Database) -> None:
         cursor.execute(PING)
 
 
-# Below, the machinery: prepared statements, and the pool that lends connections.
-
 # psycopg2 sends a query's whole text every time, and Postgres parses and plans
 # it again (asyncpg prepares each query once per connection by itself). So each
 # connection prepares a statement the first time it runs it, and then runs it by name.
@@ -80,70 +74,3 @@ def execute(cursor: psycopg2.extensions.cursor, name: str, *args: object) -> Non
         cursor.execute(f"PREPARE {name} AS {STATEMENTS[name]}")
         cursor.connection.prepared.add(name)
     cursor.execute(f"EXECUTE {name}({', '.join(['%s'] * len(args))})" if args else f"EXECUTE {name}", args)
-
-
-class Connection(psycopg2.extensions.connection):
-    """A psycopg2 connection that remembers which STATEMENTS it has prepared."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.prepared: set[str] = set()
-
-
-EXTENSION = "flask_api.database"  # key in app.extensions
-
-
-class Database:
-    """This worker process's connections: opened on its first requests, after gunicorn's fork, then reused.
-
-    Never at import: with `--preload` the master imports the app, and every worker
-    would share its socket. A pool, not one connection: `--threads N` runs N requests at once.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._start_empty()
-        # A forked child starts with an empty pool of its own: it must never use
-        # its parent's connections, nor close them (close() sends Postgres a
-        # Terminate on the parent's socket). Dropping them is safe: psycopg2
-        # closes a connection it garbage-collects only in the process that opened it.
-        os.register_at_fork(after_in_child=self._start_empty)
-
-    def _start_empty(self) -> None:
-        self._idle: list[Connection] = []
-        # Under --threads, a request past pool_size waits here for a connection to come back.
-        self._slots = threading.BoundedSemaphore(self.settings.pool_size)
-
-    def _connect(self) -> Connection:
-        # pg_stat_activity shows which worker holds which connection; DATABASE_URL's parameters win over ours.
-        ours = {"connect_timeout": 10, "application_name": f"flask_api pid {os.getpid()}"}
-        try:
-            connection = psycopg2.connect(
-                connection_factory=Connection, **{**ours, **connect_params(self.settings.database_url)}
-            )
-        except psycopg2.Error as error:
-            raise DatabaseUnavailable(unreachable_message(self.settings.database_url, error)) from None
-        # Each statement commits on its own, as with asyncpg: one round trip per
-        # request, where psycopg2's default adds a BEGIN and a COMMIT around it.
-        connection.autocommit = True
-        return connection
-
-    @contextmanager
-    def connection(self) -> Iterator[Connection]:
-        """Borrow a connection for one statement; a connection the server dropped is not handed out again."""
-        started_in = OUTAGE.outages
-        with self._slots:
-            try:
-                connection = self._idle.pop()  # list.pop and append are atomic: the semaphore is the only lock
-            except IndexError:
-                connection = self._connect()
-            try:
-                yield connection
-            finally:
-                if not connection.closed:
-                    self._idle.append(connection)
-            OUTAGE.succeeded(started_in)  # the statement went through: ends an outage, if one is on
-
-    def close(self) -> None:
-        while self._idle:
-            self._idle.pop().close()

@@ -10,6 +10,7 @@ from products_db import health
 from products_db.rules import check_content_type, decode_json_body, parse_new_product, parse_product_id
 
 from . import db
+from .pool import EXTENSION, Database
 
 JSON_TYPE = "application/json; charset=utf-8"
 
@@ -20,8 +21,8 @@ def json_response(payload: object, status: int = 200, headers: dict[str, str] | 
     return Response(json.dumps(payload), status=status, headers=headers, content_type=JSON_TYPE)
 
 
-def database() -> db.Database:
-    return current_app.extensions[db.EXTENSION]
+def database() -> Database:
+    return current_app.extensions[EXTENSION]
 
 
 def brands() -> Response:
