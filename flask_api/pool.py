@@ -58,6 +58,7 @@ class Database:
             raise DatabaseUnavailable(unreachable_message(self.settings.database_url, error)) from None
         # Each statement commits on its own, as with asyncpg: one round trip per
         # request, where psycopg2's default adds a BEGIN and a COMMIT around it.
+        # Every handler runs a single statement, so nothing needs a longer transaction.
         connection.autocommit = True
         return connection
 
