@@ -9,8 +9,8 @@ from products_db.logs import configure_logging
 from products_db.rules import MAX_BODY_BYTES
 from products_db.timeouts import body_timeout
 
-from .db import EXTENSION, Database
 from .errors import setup_errors
+from .pool import EXTENSION, Database
 from .routes import setup_routes
 from .timeouts import setup_body_deadline
 

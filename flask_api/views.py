@@ -10,23 +10,14 @@ from products_db import health
 from products_db.rules import check_content_type, decode_json_body, parse_new_product, parse_product_id
 
 from . import db
+from .pool import EXTENSION, Database
 
 JSON_TYPE = "application/json; charset=utf-8"
 
 
-def json_response(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    # json.dumps as aiohttp's json_response does, not jsonify: jsonify sorts
-    # keys and drops the spaces, and every framework must send the same bytes.
-    return Response(json.dumps(payload), status=status, headers=headers, content_type=JSON_TYPE)
-
-
-def database() -> db.Database:
-    return current_app.extensions[db.EXTENSION]
-
-
 def brands() -> Response:
-    """Listing 9.5, with the connection borrowed from this worker's pool."""
-    return Response(db.brands_json(database()), content_type=JSON_TYPE)  # JSON text from Postgres: see db.py
+    """Listing 9.5: the brands as JSON text, written by Postgres on a connection of this worker's pool (db.py)."""
+    return Response(db.brands_json(database()), content_type=JSON_TYPE)
 
 
 def get_product(product_id: str) -> Response:
@@ -51,3 +42,13 @@ def readyz() -> Response:
     """Ready: one round trip through this worker's pool, else 503 (errors.py)."""
     db.ping(database())
     return json_response(health.READY)
+
+
+def json_response(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    # json.dumps as aiohttp's json_response does, not jsonify: jsonify sorts
+    # keys and drops the spaces, and every framework must send the same bytes.
+    return Response(json.dumps(payload), status=status, headers=headers, content_type=JSON_TYPE)
+
+
+def database() -> Database:
+    return current_app.extensions[EXTENSION]
