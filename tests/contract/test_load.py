@@ -24,7 +24,7 @@ from tests.conftest import query, with_query
 from .conftest import SERVER_ENV
 
 # Each documented command and how many processes it serves with, each holding a pool of
-# DB_POOL_SIZE connections (products_db/pool.py, flask_api/db.py, Django's DB_POOL_SIZE).
+# DB_POOL_SIZE connections (products_db/pool.py, flask_api/pool.py, Django's DB_POOL_SIZE).
 PROCESSES = {
     "aiohttp": 1,  # python -m aiohttp_api: one process, one event loop
     "flask": 8,  # gunicorn -w 8
