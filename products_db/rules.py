@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass
-
-from .config import ConfigError
 
 # Postgres INTEGER (SERIAL ids are INTEGER): anything outside it can never
 # match a row, and sending it would make the driver raise.
@@ -23,10 +19,6 @@ NEW_PRODUCT_FIELDS = ("product_name", "brand_id")
 # digits into an int takes time quadratic in their number (CPython refuses past
 # 4300 digits with a ValueError), and INTEGER has 10 digits anyway.
 MAX_INTEGER_DIGITS = 100
-# The bounds gunicorn puts on a request's header fields (limit_request_fields,
-# limit_request_field_size); uvicorn with httptools has none.
-MAX_REQUEST_HEADERS = 100
-MAX_HEADER_BYTES = 8190
 _INTEGER = re.compile(r"-?[0-9]{1,20}")
 
 
@@ -40,12 +32,6 @@ class InvalidInput(ValueError):
         self.message = message
 
 
-class UnsupportedMediaType(InvalidInput):
-    """The body is not declared as JSON (HTTP 415)."""
-
-    status = 415
-
-
 class PayloadTooLarge(InvalidInput):
     """The body is over MAX_BODY_BYTES (HTTP 413)."""
 
@@ -53,12 +39,6 @@ class PayloadTooLarge(InvalidInput):
 
     def __init__(self) -> None:
         super().__init__(f"request body is larger than {MAX_BODY_BYTES} bytes")
-
-
-class HeaderFieldsTooLarge(InvalidInput):
-    """Too many request header fields, or one too long (HTTP 431)."""
-
-    status = 431
 
 
 class ProductNotFound(LookupError):
@@ -91,64 +71,6 @@ def parse_product_id(raw: str) -> int:
     value = int(raw)
     if not INT_MIN <= value <= INT_MAX:
         raise InvalidInput(f"product id must be between {INT_MIN} and {INT_MAX}")
-    return value
-
-
-def check_content_type(content_type: str | None) -> None:
-    """Accept application/json (and +json types); a missing header is taken as JSON."""
-    if not content_type:
-        return
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type != "application/json" and not media_type.endswith("+json"):
-        raise UnsupportedMediaType(f"Content-Type must be application/json, got {media_type!r} (with curl, use --json)")
-
-
-def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
-    """The Content-Length of an ASGI request's headers, so a body limit can refuse it before reading."""
-    for name, value in headers:
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None  # the server rejects a malformed length before an app sees it
-    return None
-
-
-@dataclass(frozen=True)
-class HeaderLimits:
-    """MAX_REQUEST_HEADERS fields at most, each MAX_HEADER_BYTES at most (name, ": " and value)."""
-
-    max_fields: int = MAX_REQUEST_HEADERS
-    max_field_bytes: int = MAX_HEADER_BYTES
-
-    @classmethod
-    def from_env(cls) -> HeaderLimits:
-        return cls(
-            max_fields=_positive_int("MAX_REQUEST_HEADERS", cls.max_fields),
-            max_field_bytes=_positive_int("MAX_HEADER_BYTES", cls.max_field_bytes),
-        )
-
-    def check(self, headers: Iterable[tuple[bytes, bytes]]) -> None:
-        """Raise HeaderFieldsTooLarge for headers (an ASGI scope's) past either bound."""
-        count = 0
-        for name, value in headers:
-            count += 1
-            if count > self.max_fields:
-                raise HeaderFieldsTooLarge(f"request has more than {self.max_fields} header fields")
-            if len(name) + 2 + len(value) > self.max_field_bytes:
-                raise HeaderFieldsTooLarge(
-                    f"request header field {name[:50].decode('latin-1')!r} is longer than {self.max_field_bytes} bytes"
-                )
-
-
-def _positive_int(variable: str, default: int) -> int:
-    raw = os.environ.get(variable, str(default))
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise ConfigError(f"{variable} must be a positive integer, got {raw!r}")
     return value
 
 

@@ -11,9 +11,9 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from products_db.config import Settings
+from products_db.http_limits import HeaderLimits
 from products_db.logs import configure_logging
 from products_db.pool import create_pool
-from products_db.rules import HeaderLimits
 from products_db.timeouts import body_timeout
 
 from .counter_broadcast import Clients

@@ -13,7 +13,7 @@ from __future__ import annotations
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from products_db.rules import HeaderFieldsTooLarge, HeaderLimits
+from products_db.http_limits import HeaderFieldsTooLarge, HeaderLimits
 
 
 class HeaderLimit:

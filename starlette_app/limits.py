@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from products_db.rules import MAX_BODY_BYTES, PayloadTooLarge, declared_length
+from products_db.http_limits import declared_length
+from products_db.rules import MAX_BODY_BYTES, PayloadTooLarge
 
 
 class BodySizeLimit:

@@ -7,7 +7,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from products_db import health
-from products_db.rules import check_content_type, decode_json_body, parse_new_product, parse_product_id
+from products_db.http_limits import check_content_type
+from products_db.rules import decode_json_body, parse_new_product, parse_product_id
 
 from . import db
 

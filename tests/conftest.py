@@ -18,7 +18,7 @@ from playwright.async_api import Browser, async_playwright
 
 from devenv import servers
 from devenv.throwaway import seeded_database
-from products_db.rules import MAX_HEADER_BYTES, MAX_REQUEST_HEADERS
+from products_db.http_limits import MAX_HEADER_BYTES, MAX_REQUEST_HEADERS
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

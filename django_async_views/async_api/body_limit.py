@@ -6,7 +6,8 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from products_db.rules import MAX_BODY_BYTES, PayloadTooLarge, declared_length
+from products_db.http_limits import declared_length
+from products_db.rules import MAX_BODY_BYTES, PayloadTooLarge
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any
 
-from products_db.rules import HeaderFieldsTooLarge, HeaderLimits
+from products_db.http_limits import HeaderFieldsTooLarge, HeaderLimits
 
 from .body_limit import ASGIApp, Receive, Send, send_json_error
 

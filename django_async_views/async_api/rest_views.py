@@ -9,14 +9,8 @@ from django.db import IntegrityError, connection
 from django.http import HttpRequest, JsonResponse
 
 from products_db import health
-from products_db.rules import (
-    ProductNotFound,
-    UnknownBrand,
-    check_content_type,
-    decode_json_body,
-    parse_new_product,
-    parse_product_id,
-)
+from products_db.http_limits import check_content_type
+from products_db.rules import ProductNotFound, UnknownBrand, decode_json_body, parse_new_product, parse_product_id
 
 from .errors import allow
 from .models import Brand, Product

@@ -18,8 +18,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from products_db.config import ConfigError
+from products_db.http_limits import HeaderLimits
 from products_db.logs import startup_failed
-from products_db.rules import HeaderLimits
 from products_db.timeouts import body_timeout
 
 from .reused_threads import ReusedThreadsASGIHandler

@@ -9,13 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from products_db.rules import (
-    MAX_BODY_BYTES,
-    MAX_HEADER_BYTES,
-    MAX_INTEGER_DIGITS,
-    MAX_NAME_LENGTH,
-    MAX_REQUEST_HEADERS,
-)
+from products_db.http_limits import MAX_HEADER_BYTES, MAX_REQUEST_HEADERS
+from products_db.rules import MAX_BODY_BYTES, MAX_INTEGER_DIGITS, MAX_NAME_LENGTH
 from tests.conftest import query, raw_request
 
 JSON = "application/json"

@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from devenv import servers
-from products_db.rules import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_REQUEST_HEADERS
+from products_db.http_limits import MAX_HEADER_BYTES, MAX_REQUEST_HEADERS
+from products_db.rules import MAX_BODY_BYTES
 from tests.conftest import DEFAULT_HEADER_BOUNDS, check_header_bounds, expect_continue_upload, query
 
 from .support import SERVER_ENV

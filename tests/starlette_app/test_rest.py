@@ -14,7 +14,8 @@ from starlette.types import Receive, Scope, Send
 from devenv import servers
 from devenv.embedded import free_port
 from products_db.config import DatabaseUnavailable, Settings
-from products_db.rules import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_REQUEST_HEADERS
+from products_db.http_limits import MAX_HEADER_BYTES, MAX_REQUEST_HEADERS
+from products_db.rules import MAX_BODY_BYTES
 from starlette_app.app import create_app
 from tests.conftest import (
     DEFAULT_HEADER_BOUNDS,
