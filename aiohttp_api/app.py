@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from products_db.config import DatabaseUnavailable, Settings
+from products_db.config import ConfigError, DatabaseUnavailable, Settings
 from products_db.logs import configure_logging, startup_failed
 from products_db.pool import create_pool
 from products_db.rules import MAX_BODY_BYTES
@@ -33,10 +33,14 @@ async def database_pool(app: web.Application) -> AsyncIterator[None]:
 
 def init_app(settings: Settings | None = None) -> web.Application:
     configure_logging()  # errors to stderr in the format every app shares (products_db/logs.py)
+    try:
+        settings = settings or Settings.from_env()
+        deadline = body_deadline(body_timeout())
+    except ConfigError as error:
+        startup_failed(log, error)  # one line naming the setting, then exit code 3
     # json_errors outermost, so a body over client_max_size met by body_deadline is its 413.
-    middlewares = [json_errors, body_deadline(body_timeout())]
-    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
-    app[SETTINGS] = settings or Settings.from_env()
+    app = web.Application(middlewares=[json_errors, deadline], client_max_size=MAX_BODY_BYTES)
+    app[SETTINGS] = settings
     app.cleanup_ctx.append(database_pool)
     setup_routes(app)
     return app

@@ -4,7 +4,7 @@ import asyncio
 import logging
 import os
 
-from products_db.config import DatabaseUnavailable, Settings
+from products_db.config import ConfigError, DatabaseUnavailable, Settings
 from products_db.logs import startup_failed
 from products_db.pool import create_pool
 
@@ -30,5 +30,5 @@ def on_starting(server) -> None:
     """
     try:
         asyncio.run(_open_and_close_pool(Settings.from_env()))
-    except DatabaseUnavailable as error:
+    except (ConfigError, DatabaseUnavailable) as error:
         startup_failed(logging.getLogger(__name__), error)

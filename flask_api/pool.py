@@ -49,7 +49,11 @@ class Database:
 
     def _connect(self) -> Connection:
         # pg_stat_activity shows which worker holds which connection; DATABASE_URL's parameters win over ours.
-        ours = {"connect_timeout": 10, "application_name": f"flask_api pid {os.getpid()}"}
+        ours = {
+            "connect_timeout": 10,
+            "application_name": f"flask_api pid {os.getpid()}",
+            "options": f"-c statement_timeout={self.settings.statement_timeout_ms}",  # Postgres cancels a longer one
+        }
         try:
             connection = psycopg2.connect(
                 connection_factory=Connection, **{**ours, **connect_params(self.settings.database_url)}
@@ -66,7 +70,10 @@ class Database:
     def connection(self) -> Iterator[Connection]:
         """Borrow a connection for one statement; a connection the server dropped is not handed out again."""
         started_in = OUTAGE.outages
-        with self._slots:
+        if not self._slots.acquire(timeout=self.settings.acquire_timeout):
+            # Answered 503 by the error layer, like an outage: "try again later".
+            raise TimeoutError(f"no database connection free within {self.settings.acquire_timeout:g} s")
+        try:
             try:
                 connection = self._idle.pop()  # list.pop and append are atomic: the semaphore is the only lock
             except IndexError:
@@ -77,6 +84,8 @@ class Database:
                 if not connection.closed:
                     self._idle.append(connection)
             OUTAGE.succeeded(started_in)  # the statement went through: ends an outage, if one is on
+        finally:
+            self._slots.release()
 
     def close(self) -> None:
         while self._idle:

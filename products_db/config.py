@@ -21,19 +21,45 @@ EMBEDDED_URL = f"postgresql://postgres@127.0.0.1:{EMBEDDED_PORT}/products"
 # (PostgreSQL wiki, "Number Of Database Connections": about cores * 2), and
 # every worker process opens its own pool, so keep it modest.
 DEFAULT_POOL_SIZE = 10
+# Seconds a request waits for a free connection before it is answered 503: under
+# overload a prompt "try again later" beats a queue that only grows.
+DEFAULT_ACQUIRE_TIMEOUT = 10.0
+# Seconds one statement may run before Postgres cancels it (statement_timeout): a
+# query stuck behind a lock must not hold its connection, and its client, for ever.
+DEFAULT_STATEMENT_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
 class Settings:
     database_url: str
     pool_size: int = DEFAULT_POOL_SIZE
+    acquire_timeout: float = DEFAULT_ACQUIRE_TIMEOUT
+    statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT
 
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
             database_url=database_url(),
             pool_size=int(os.environ.get("DB_POOL_SIZE", DEFAULT_POOL_SIZE)),
+            acquire_timeout=_seconds("DB_ACQUIRE_TIMEOUT", DEFAULT_ACQUIRE_TIMEOUT),
+            statement_timeout=_seconds("DB_STATEMENT_TIMEOUT", DEFAULT_STATEMENT_TIMEOUT),
         )
+
+    @property
+    def statement_timeout_ms(self) -> str:
+        """statement_timeout as Postgres takes it: whole milliseconds."""
+        return str(round(self.statement_timeout * 1000))
+
+
+def _seconds(variable: str, default: float) -> float:
+    raw = os.environ.get(variable, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"{variable} must be a positive number of seconds, got {raw!r}")
+    return value
 
 
 def database_url() -> str:

@@ -39,9 +39,10 @@ class FairPool(asyncpg.Pool):
     there are connections, in arrival order; the rest queue there.
     """
 
-    def __init__(self, *args: Any, max_size: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, max_size: int, acquire_timeout: float, **kwargs: Any) -> None:
         super().__init__(*args, max_size=max_size, **kwargs)
         self._turns = asyncio.Semaphore(max_size)
+        self._acquire_timeout = acquire_timeout
 
     def acquire(self, *, timeout: float | None = None) -> AbstractAsyncContextManager[asyncpg.Connection]:
         # fetch(), fetchval() and the rest all borrow their connection through acquire().
@@ -50,8 +51,17 @@ class FairPool(asyncpg.Pool):
     @asynccontextmanager
     async def _in_turn(self, acquiring: Any) -> AsyncIterator[asyncpg.Connection]:
         started_in = OUTAGE.outages
-        async with self._turns, acquiring as connection:
-            yield connection
+        try:
+            async with asyncio.timeout(self._acquire_timeout):
+                await self._turns.acquire()
+        except TimeoutError:
+            # Answered 503 by the error layer, like an outage: "try again later".
+            raise TimeoutError(f"no database connection free within {self._acquire_timeout:g} s") from None
+        try:
+            async with acquiring as connection:
+                yield connection
+        finally:
+            self._turns.release()
         # Reached only when the query and the connection's return went through:
         # if an outage was on, it is over (one boolean read otherwise).
         OUTAGE.succeeded(started_in)
@@ -67,6 +77,11 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
             max_size=settings.pool_size,
             timeout=10,
             reset=keep_session,
+            acquire_timeout=settings.acquire_timeout,
+            # Postgres cancels a statement that runs longer; a URL that sets its own wins, as with psycopg.
+            server_settings=None
+            if "statement_timeout" in settings.database_url
+            else {"statement_timeout": settings.statement_timeout_ms},
             # The rest as asyncpg.create_pool() sets them.
             max_queries=50000,
             max_inactive_connection_lifetime=300.0,

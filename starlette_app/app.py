@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TypedDict
@@ -10,9 +11,9 @@ import asyncpg
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from products_db.config import Settings
+from products_db.config import ConfigError, Settings
 from products_db.http_limits import HeaderLimits
-from products_db.logs import configure_logging
+from products_db.logs import configure_logging, startup_failed
 from products_db.pool import create_pool
 from products_db.timeouts import body_timeout
 
@@ -71,4 +72,9 @@ def create_app(settings: Settings | None = None, counter_settings: CounterSettin
 
 
 # Building the app does no I/O: the pool opens when the server runs the lifespan.
-app = create_app()
+try:
+    app = create_app()
+except ConfigError as error:
+    # One line naming the setting, then exit code 3: the server stops instead of
+    # starting worker after worker into the same error.
+    startup_failed(logging.getLogger(__name__), error)

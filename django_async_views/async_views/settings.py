@@ -82,7 +82,8 @@ ASGI_APPLICATION = "async_views.asgi.application"
 # parameter of DATABASE_URL counts: Django's five named fields, and the rest
 # (sslmode, application_name, options, ...) in OPTIONS, handed to connect() as they are.
 _db = connect_params(database_url())
-DB_POOL_SIZE = Settings.from_env().pool_size
+_settings = Settings.from_env()
+DB_POOL_SIZE = _settings.pool_size
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.postgresql",
@@ -92,14 +93,16 @@ DATABASES = {
         "PASSWORD": _db.pop("password", ""),
         "NAME": _db.pop("dbname", ""),
         "OPTIONS": {
+            # Postgres cancels a statement that runs longer (DB_STATEMENT_TIMEOUT); the URL's own options win.
+            "options": f"-c statement_timeout={_settings.statement_timeout_ms}",
             **_db,
             # Django's own pool (5.1+, psycopg 3): a request borrows a connection
             # for its queries and hands it back when it ends, instead of opening
             # a new one per request. Like the other apps' pools it holds at most
             # DB_POOL_SIZE connections per process, opened at start; a request
-            # that finds them all busy waits up to `timeout` seconds for one, then
-            # gets a 503 (never an error from Postgres' max_connections).
-            "pool": {"min_size": DB_POOL_SIZE, "max_size": DB_POOL_SIZE, "timeout": 10},
+            # that finds them all busy waits up to DB_ACQUIRE_TIMEOUT seconds for
+            # one, then gets a 503 (never an error from Postgres' max_connections).
+            "pool": {"min_size": DB_POOL_SIZE, "max_size": DB_POOL_SIZE, "timeout": _settings.acquire_timeout},
         },
         # The pool replaces persistent connections, which Django forbids beside it.
         "CONN_MAX_AGE": 0,
