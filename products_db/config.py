@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg2
@@ -41,8 +42,8 @@ class Settings:
         return cls(
             database_url=database_url(),
             pool_size=int(os.environ.get("DB_POOL_SIZE", DEFAULT_POOL_SIZE)),
-            acquire_timeout=_seconds("DB_ACQUIRE_TIMEOUT", DEFAULT_ACQUIRE_TIMEOUT),
-            statement_timeout=_seconds("DB_STATEMENT_TIMEOUT", DEFAULT_STATEMENT_TIMEOUT),
+            acquire_timeout=positive_setting("DB_ACQUIRE_TIMEOUT", DEFAULT_ACQUIRE_TIMEOUT),
+            statement_timeout=positive_setting("DB_STATEMENT_TIMEOUT", DEFAULT_STATEMENT_TIMEOUT),
         )
 
     @property
@@ -51,14 +52,16 @@ class Settings:
         return str(round(self.statement_timeout * 1000))
 
 
-def _seconds(variable: str, default: float) -> float:
+def positive_setting(variable: str, default: float, kind: type[int] | type[float] = float) -> Any:
+    """A positive int or float from the environment; anything else is a ConfigError naming the variable."""
     raw = os.environ.get(variable, str(default))
     try:
-        value = float(raw)
+        value = kind(raw)
     except ValueError:
-        value = 0.0
+        value = 0
     if not 0 < value < float("inf"):
-        raise ConfigError(f"{variable} must be a positive number of seconds, got {raw!r}")
+        what = "integer" if kind is int else "number"
+        raise ConfigError(f"{variable} must be a positive {what}, got {raw!r}")
     return value
 
 

@@ -5,11 +5,10 @@ Every framework answers these alike: the same statuses, the same JSON messages.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .config import ConfigError
+from .config import positive_setting
 from .rules import InvalidInput
 
 # The bounds gunicorn puts on a request's header fields (limit_request_fields,
@@ -60,8 +59,8 @@ class HeaderLimits:
     @classmethod
     def from_env(cls) -> HeaderLimits:
         return cls(
-            max_fields=_positive_int("MAX_REQUEST_HEADERS", cls.max_fields),
-            max_field_bytes=_positive_int("MAX_HEADER_BYTES", cls.max_field_bytes),
+            max_fields=positive_setting("MAX_REQUEST_HEADERS", cls.max_fields, int),
+            max_field_bytes=positive_setting("MAX_HEADER_BYTES", cls.max_field_bytes, int),
         )
 
     def check(self, headers: Iterable[tuple[bytes, bytes]]) -> None:
@@ -75,14 +74,3 @@ class HeaderLimits:
                 raise HeaderFieldsTooLarge(
                     f"request header field {name[:50].decode('latin-1')!r} is longer than {self.max_field_bytes} bytes"
                 )
-
-
-def _positive_int(variable: str, default: int) -> int:
-    raw = os.environ.get(variable, str(default))
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise ConfigError(f"{variable} must be a positive integer, got {raw!r}")
-    return value

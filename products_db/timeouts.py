@@ -9,14 +9,15 @@ and answers the same JSON 408 when it runs out.
 from __future__ import annotations
 
 import json
-import os
+
+from .config import positive_setting
 
 DEFAULT_BODY_TIMEOUT = 20.0  # seconds; under gunicorn's 30 s worker timeout, which kills a sync worker
 
 
 def body_timeout() -> float:
     """BODY_TIMEOUT: seconds from the end of the headers until the whole body must have arrived."""
-    return float(os.environ.get("BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT))
+    return positive_setting("BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT)
 
 
 class BodyTimeout(Exception):

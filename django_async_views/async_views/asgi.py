@@ -32,6 +32,7 @@ try:
     # As many request threads as the pool has connections: each runs one request's queries.
     django_application = ReusedThreadsASGIHandler(threads=settings.DB_POOL_SIZE)
     header_limits = HeaderLimits.from_env()  # MAX_REQUEST_HEADERS, MAX_HEADER_BYTES
+    body_seconds = body_timeout()  # BODY_TIMEOUT
 except (ImproperlyConfigured, ConfigError) as error:
     # No SECRET_KEY, a DATABASE_URL libpq cannot read: one line saying so, then
     # exit code 3, so gunicorn stops instead of booting worker after worker.
@@ -40,4 +41,4 @@ except (ImproperlyConfigured, ConfigError) as error:
 # Refuse too many or too long header fields (async_api/header_limits.py), then bodies over
 # 1 MiB before Django reads them (async_api/body_limit.py), and give up on a body that does not
 # arrive within BODY_TIMEOUT seconds (async_api/body_timeout.py).
-application = HeaderLimit(BodySizeLimit(BodyDeadline(django_application, body_timeout())), header_limits)
+application = HeaderLimit(BodySizeLimit(BodyDeadline(django_application, body_seconds)), header_limits)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from products_db.config import Settings, connect_params, database_url
+from products_db.config import Settings, connect_params, database_url, positive_setting
 from products_db.logs import LOG_CONFIG
 from products_db.rules import MAX_BODY_BYTES
 
@@ -148,26 +148,15 @@ USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
-def _positive(name: str, default: str, kind: type[int] | type[float]) -> int | float:
-    raw = os.environ.get(name, default)
-    try:
-        value = kind(raw)
-    except ValueError:
-        value = 0
-    if not 0 < value < float("inf"):
-        raise ImproperlyConfigured(f"{name} must be a positive {kind.__name__}, got {raw!r}")
-    return value
-
-
 # Bounds of the async views' query parameters, from the environment.
-ASYNC_API_MAX_REQUEST_NUM = _positive("ASYNC_API_MAX_REQUEST_NUM", "100", int)
-ASYNC_API_MAX_NUM_CALLS = _positive("ASYNC_API_MAX_NUM_CALLS", "50", int)
-ASYNC_API_MAX_SLEEP_TIME = _positive("ASYNC_API_MAX_SLEEP_TIME", "10", float)
+ASYNC_API_MAX_REQUEST_NUM = positive_setting("ASYNC_API_MAX_REQUEST_NUM", 100, int)
+ASYNC_API_MAX_NUM_CALLS = positive_setting("ASYNC_API_MAX_NUM_CALLS", 50, int)
+ASYNC_API_MAX_SLEEP_TIME = positive_setting("ASYNC_API_MAX_SLEEP_TIME", 10)
 # sleep_time x num_calls: thread-sensitive sleeps run one after another, and
 # gunicorn's sync worker is killed after 30 s (its default timeout) without an answer.
-ASYNC_API_MAX_TOTAL_SLEEP = _positive("ASYNC_API_MAX_TOTAL_SLEEP", "25", float)
+ASYNC_API_MAX_TOTAL_SLEEP = positive_setting("ASYNC_API_MAX_TOTAL_SLEEP", 25)
 # Seconds each outgoing request of the requests views may take.
-ASYNC_API_REQUEST_TIMEOUT = _positive("ASYNC_API_REQUEST_TIMEOUT", "10", float)
+ASYNC_API_REQUEST_TIMEOUT = positive_setting("ASYNC_API_REQUEST_TIMEOUT", 10)
 # The requests views fetch the URL they are given. Empty: any host whose addresses are
 # public (never loopback, private, link-local, ...: async_api/outbound.py). Otherwise the
 # hosts they may call, comma-separated, whatever their addresses: 127.0.0.1 for the demo.

@@ -199,7 +199,7 @@ def test_views_answer_get_only(views_server, path: str) -> None:
 
 def test_a_malformed_bound_stops_the_server_with_its_name(start_server) -> None:
     with (
-        pytest.raises(RuntimeError, match="ASYNC_API_MAX_REQUEST_NUM must be a positive int, got 'lots'"),
+        pytest.raises(RuntimeError, match="ASYNC_API_MAX_REQUEST_NUM must be a positive integer, got 'lots'"),
         start_server(VIEWS_SERVERS[1], env={**TEST_ENV, "ASYNC_API_MAX_REQUEST_NUM": "lots"}),
     ):
         pass

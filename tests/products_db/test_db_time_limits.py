@@ -68,12 +68,13 @@ def test_a_request_stuck_on_a_lock_is_answered_503(start_server, database_url: s
         assert httpx.get(f"{server.url}/brands", timeout=10).status_code == 200
 
 
+@pytest.mark.parametrize("variable", ["DB_STATEMENT_TIMEOUT", "BODY_TIMEOUT"])
 @pytest.mark.parametrize("name", APPS)
-def test_a_bad_time_limit_stops_the_server_with_one_line(name: str, database_url: str) -> None:
-    env = {"DB_STATEMENT_TIMEOUT": "soon", **(DJANGO_ENV if name.startswith("django") else {})}
+def test_a_bad_time_limit_stops_the_server_with_one_line(name: str, variable: str, database_url: str) -> None:
+    env = {variable: "soon", **(DJANGO_ENV if name.startswith("django") else {})}
     # One worker, as in test_logs.py: with several, gunicorn's master may print its own traceback as it halts.
     code, output = servers.run_to_exit(name, database_url, ONE_WORKER.get(name, ""), env=env)
     if name != "starlette":
         assert code != 0, output  # (uvicorn with --workers exits 0 when its workers fail to start)
     assert "Traceback" not in output
-    assert "DB_STATEMENT_TIMEOUT must be a positive number of seconds, got 'soon'" in output
+    assert f"{variable} must be a positive number, got 'soon'" in output
