@@ -115,6 +115,21 @@ def stop(server: RunningServer, timeout: float = 30.0) -> int:
     raise RuntimeError(f"{server.command.name}: processes of group {pgid} were still running after stop")
 
 
+_LOGS: tempfile.TemporaryDirectory[str] | None = None
+
+
+def log_folder() -> Path:
+    """One folder for the logs of every server this process starts, deleted when the process exits.
+
+    A log stays readable after its server stops (the tests read it then), and a test run
+    does not leave hundreds of files behind in the system's temporary folder.
+    """
+    global _LOGS
+    if _LOGS is None:
+        _LOGS = tempfile.TemporaryDirectory(prefix="servers-")
+    return Path(_LOGS.name)
+
+
 @contextmanager
 def run(
     command: ServerCommand | str,
@@ -130,7 +145,7 @@ def run(
         command = COMMANDS[command]
     port = port or free_port()
     STARTED.add(command.name)
-    log_file = tempfile.NamedTemporaryFile(prefix=f"{command.name}-", suffix=".log", delete=False)
+    log_file = tempfile.NamedTemporaryFile(prefix=f"{command.name}-", suffix=".log", delete=False, dir=log_folder())
     process = subprocess.Popen(
         command.argv(port, extra_args),
         cwd=REPO_ROOT / command.cwd,
