@@ -9,6 +9,8 @@ from aiohttp.typedefs import Handler, Middleware
 
 from products_db.timeouts import BodyTimeout
 
+from .errors import json_error
+
 
 def body_deadline(seconds: float) -> Middleware:
     """Read the whole body within `seconds` of the headers, before the handler runs.
@@ -27,8 +29,7 @@ def body_deadline(seconds: float) -> Middleware:
             except TimeoutError:
                 # The rest of the body may still come: close the connection after answering.
                 timed_out = BodyTimeout(seconds)
-                close = {"Connection": "close"}
-                return web.json_response({"error": timed_out.message}, status=timed_out.status, headers=close)
+                return json_error(timed_out.status, timed_out.message, {"Connection": "close"})
         return await handler(request)
 
     return read_body_in_time

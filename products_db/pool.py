@@ -52,8 +52,11 @@ class FairPool(asyncpg.Pool):
     async def _in_turn(self, acquiring: Any) -> AsyncIterator[asyncpg.Connection]:
         started_in = OUTAGE.outages
         try:
-            async with asyncio.timeout(self._acquire_timeout):
-                await self._turns.acquire()
+            if self._turns.locked():  # only a request that must queue needs a timer
+                async with asyncio.timeout(self._acquire_timeout):
+                    await self._turns.acquire()
+            else:
+                await self._turns.acquire()  # a free turn: taken at once
         except TimeoutError:
             # Answered 503 by the error layer, like an outage: "try again later".
             raise TimeoutError(f"no database connection free within {self._acquire_timeout:g} s") from None

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from products_db.timeouts import BodyTimeout
+
+from .errors import json_error
 
 
 class BodyDeadline:
@@ -54,5 +55,4 @@ class BodyDeadline:
             if started:
                 raise
             # The rest of the body may still come: close the connection after this answer.
-            close = {"Connection": "close"}
-            await JSONResponse({"error": error.message}, status_code=error.status, headers=close)(scope, receive, send)
+            await json_error(error.status, error.message, {"Connection": "close"})(scope, receive, send)
