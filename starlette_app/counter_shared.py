@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,6 +16,7 @@ from products_db.config import DatabaseUnavailable, unreachable_message
 from products_db.logs import one_line
 from products_db.pool import CONNECT_ERRORS
 
+from .counter_backoff import Backoff
 from .counter_broadcast import Clients, log_crash
 from .counter_table import (
     CHANNEL,
@@ -33,31 +33,6 @@ logger = logging.getLogger(__name__)
 
 DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
 CONNECT_TIMEOUT = 10.0  # seconds for one attempt to open the LISTEN connection
-FIRST_RETRY = 0.1  # seconds before the first retry after a failure; it doubles up to COUNTER_RETRY_MAX
-
-
-class Backoff:
-    """How long to wait before the next attempt to reach the database: 0.1 s, doubling up to a cap.
-
-    Doubling spares a database that is struggling; the cap keeps the recovery quick once it is back;
-    the jitter (each wait is between half and all of the delay) keeps the workers of every host from
-    reconnecting in the same instant when Postgres comes back.
-    """
-
-    def __init__(self, cap: float) -> None:
-        self.cap = cap
-        self.delay = FIRST_RETRY
-        self.failures = 0  # consecutive; 0 means the last attempt worked
-
-    def reset(self) -> None:
-        self.delay = FIRST_RETRY
-        self.failures = 0
-
-    async def wait(self) -> None:
-        self.failures += 1
-        delay = min(self.delay, self.cap)
-        self.delay = delay * 2
-        await asyncio.sleep(delay * (0.5 + random.random() / 2))
 
 
 class SharedCount:
@@ -91,7 +66,6 @@ class SharedCount:
         self.pid = os.getpid()
         self.local_changed = asyncio.Event()
         self.total_changed = asyncio.Event()
-        self.written = 0  # this worker's count as its row last stored it
         self.others = 0  # the other workers' clients, as of the last total read
 
     def clients_changed(self) -> None:
@@ -122,7 +96,7 @@ class SharedCount:
             await asyncio.gather(*tasks, return_exceptions=True)
             # Leave at once rather than after the expiry: the other workers re-read right away.
             try:
-                async with asyncio.timeout(5), self.pool.acquire() as connection, connection.transaction():
+                async with self.connection() as connection, connection.transaction():
                     await connection.execute(DELETE_WORKER, self.worker_id)
                     await connection.execute(NOTIFY)
             except DATABASE_ERRORS as error:
@@ -131,19 +105,36 @@ class SharedCount:
     def on_notify(self, connection: object, pid: int, channel: str, payload: str) -> None:
         self.total_changed.set()
 
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection for one step of the counter's work, given up if Postgres is silent for a heartbeat.
+
+        A connection can go silent with no error at all (a network cut, a firewall forgetting it):
+        the query waits for TCP, which may take minutes, while this worker's row expires. So a step
+        that gets no answer within a heartbeat terminates its connection (asyncpg would wait for
+        Postgres to acknowledge a cancel) and has the pool replace the others, which went over the
+        same network: the next step runs on a fresh connection.
+        """
+        async with self.pool.acquire(timeout=self.heartbeat) as connection:
+            try:
+                async with asyncio.timeout(self.heartbeat):
+                    yield connection
+            except TimeoutError:
+                connection.terminate()
+                await self.pool.expire_connections()
+                raise
+
     async def write_row(self) -> None:
-        count = self.clients.count
-        async with self.pool.acquire() as connection, connection.transaction():
-            await connection.execute(UPSERT_WORKER, self.worker_id, self.host, self.pid, count)
+        async with self.connection() as connection, connection.transaction():
+            await connection.execute(UPSERT_WORKER, self.worker_id, self.host, self.pid, self.clients.count)
             await connection.execute(NOTIFY)
-        self.written = count
 
     async def write_loop(self) -> None:
         await self._forever(self.local_changed, self.write_row)
 
     async def read_total(self) -> None:
-        total = await self.pool.fetchval(TOTAL, self.expiry)
-        self.others = max(total - self.written, 0)
+        async with self.connection() as connection:
+            total, self.others = await connection.fetchrow(TOTAL, self.expiry, self.worker_id)
         self.clients.publish(str(total))
 
     def publish_estimate(self) -> None:
@@ -161,7 +152,7 @@ class SharedCount:
         while True:
             await asyncio.sleep(self.heartbeat)
             try:
-                async with self.pool.acquire() as connection:
+                async with self.connection() as connection:
                     touched = await connection.execute(TOUCH_WORKER, self.worker_id)
                     await connection.execute(DELETE_EXPIRED, self.expiry)
                 if touched == "UPDATE 0":

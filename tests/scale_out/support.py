@@ -98,11 +98,22 @@ class CounterClient:
     worker: int
 
 
+# Every client the package's tests open; closed after each test (conftest.py), also after one that
+# failed part-way: the clusters share the counter's table, so a client left open counts in the next test.
+OPEN: list[ClientConnection] = []
+
+
 async def open_client(server: RunningServer) -> CounterClient:
     ws = await connect(ws_url(server), open_timeout=20)
+    OPEN.append(ws)
     async with asyncio.timeout(20):
         landed = json.loads(await ws.recv())
     return CounterClient(ws, landed["host"], landed["worker"])
+
+
+async def close_open_clients() -> None:
+    clients, OPEN[:] = list(OPEN), []
+    await asyncio.gather(*(ws.close() for ws in clients), return_exceptions=True)
 
 
 @dataclass
