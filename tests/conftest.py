@@ -20,6 +20,9 @@ from devenv import servers
 from devenv.throwaway import seeded_database
 from products_db.http_limits import MAX_HEADER_BYTES, MAX_REQUEST_HEADERS
 
+# Fixtures that live in a module of their own.
+pytest_plugins = ["tests.silent_proxy"]
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
