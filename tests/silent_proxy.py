@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -24,7 +25,8 @@ class SilenceableProxy:
         self.target = (target_host, target_port)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.silenced: list[asyncio.Event] = []
+        # Each connection: the task copying its bytes both ways, and its two sockets (held open here).
+        self.links: list[tuple[asyncio.Future[Any], tuple[asyncio.StreamWriter, asyncio.StreamWriter]]] = []
 
     def __enter__(self) -> SilenceableProxy:
         self.thread.start()
@@ -37,51 +39,41 @@ class SilenceableProxy:
     def __exit__(self, *exc: object) -> None:
         async def stop() -> None:
             self.server.close()
-            tasks = asyncio.all_tasks() - {asyncio.current_task()}
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            for copying, writers in self.links:
+                copying.cancel()
+                for writer in writers:
+                    writer.close()
+            await asyncio.gather(*(copying for copying, _ in self.links), return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+        self.loop.close()
 
     def silence(self) -> int:
         """Silence every connection open now; how many there were."""
 
         async def cut() -> int:
-            for silent in self.silenced:
-                silent.set()
-            return len(self.silenced)
+            for copying, _ in self.links:
+                copying.cancel()  # nothing is copied any more, and nothing closes its sockets
+            return len(self.links)
 
         return asyncio.run_coroutine_threadsafe(cut(), self.loop).result(10)
 
     async def _forward(self, client: asyncio.StreamReader, to_client: asyncio.StreamWriter) -> None:
         server, to_server = await asyncio.open_connection(*self.target)
-        silent = asyncio.Event()
-        self.silenced.append(silent)
-        await asyncio.gather(self._pipe(client, to_server, silent), self._pipe(server, to_client, silent))
+        copying = asyncio.gather(self._pipe(client, to_server), self._pipe(server, to_client))
+        self.links.append((copying, (to_client, to_server)))
 
     @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, silent: asyncio.Event) -> None:
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            while not silent.is_set():
-                reading = asyncio.ensure_future(reader.read(65536))
-                silenced = asyncio.ensure_future(silent.wait())
-                await asyncio.wait({reading, silenced}, return_when=asyncio.FIRST_COMPLETED)
-                silenced.cancel()
-                if silent.is_set():
-                    reading.cancel()
-                    break
-                data = reading.result()
-                if not data:
-                    writer.close()
-                    return
+            while data := await reader.read(65536):
                 writer.write(data)
                 await writer.drain()
-            await asyncio.Event().wait()  # silent: held open, nothing passes, until the test ends
         except OSError:
-            writer.close()
+            pass  # a reset on either side ends the connection
+        writer.close()  # not when cancelled: a silenced connection stays open
 
 
 @pytest.fixture

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 from html.parser import HTMLParser
+
+from devenv import servers
 
 # DEBUG stays off, as deployed, so Django needs a key: this one is only for tests.
 # Each outgoing request may take 1 s, so the timeout test is quick.
@@ -15,6 +18,13 @@ TEST_ENV = {**DEFAULT_TARGETS_ENV, "ASYNC_API_ALLOWED_TARGET_HOSTS": "127.0.0.1"
 NO_ANSWER = "ConnectionError: no HTTP answer (could not connect, or the answer was not HTTP)"
 REFUSED = "RefusedByPolicy: not a public address (ASYNC_API_ALLOWED_TARGET_HOSTS opens a host)"
 VIEWS_SERVERS = ["django-asgi", "django-wsgi"]
+PROJECT = servers.REPO_ROOT / "django_async_views"
+
+
+def deployed_env(database_url: str, secret_key: str = SERVER_ENV["SECRET_KEY"]) -> dict[str, str]:
+    """The environment for a command run in the Django project as deployed: DEBUG off, a key, the test database."""
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_DEBUG"}
+    return env | {"SECRET_KEY": secret_key, "DATABASE_URL": database_url}
 
 
 class Tables(HTMLParser):

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import subprocess
 import sys
 
-from devenv import servers
-
-PROJECT = servers.REPO_ROOT / "django_async_views"
+from .support import PROJECT, deployed_env
 
 
 def test_check_deploy_is_clean(database_url: str) -> None:
-    env = {key: value for key, value in os.environ.items() if key != "DJANGO_DEBUG"}  # DEBUG off, as deployed
     # The README's key: export SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')"
-    env |= {"SECRET_KEY": secrets.token_urlsafe(50), "DATABASE_URL": database_url}
+    env = deployed_env(database_url, secret_key=secrets.token_urlsafe(50))
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=PROJECT,

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 
-from devenv import servers
+from .support import PROJECT, deployed_env
 
-PROJECT = servers.REPO_ROOT / "django_async_views"
 SHOW = "import async_views.asgi; from django.core.signals import request_started as s; print(s.has_listeners())"
 
 
 def asgi_request_started_has_listeners(database_url: str, **env: str) -> str:
-    base = {key: value for key, value in os.environ.items() if key != "DJANGO_DEBUG"}
-    base |= {"SECRET_KEY": "test-only", "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "async_views.settings"}
+    env = deployed_env(database_url) | {"DJANGO_SETTINGS_MODULE": "async_views.settings"} | env
     result = subprocess.run(
-        [sys.executable, "-c", SHOW], cwd=PROJECT, env=base | env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", SHOW], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
