@@ -28,6 +28,9 @@ DEFAULT_ACQUIRE_TIMEOUT = 10.0
 # Seconds one statement may run before Postgres cancels it (statement_timeout): a
 # query stuck behind a lock must not hold its connection, and its client, for ever.
 DEFAULT_STATEMENT_TIMEOUT = 30.0
+# Seconds past DB_STATEMENT_TIMEOUT before a connection that answers nothing at all (one a
+# network cut left silent) is given up on: by then Postgres would have answered, if only an error.
+SILENCE_MARGIN = 2.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,11 @@ class Settings:
     def statement_timeout_ms(self) -> str:
         """statement_timeout as Postgres takes it: whole milliseconds."""
         return str(round(self.statement_timeout * 1000))
+
+    @property
+    def silence_limit(self) -> float:
+        """Seconds a query may get no answer at all before its client gives up on the connection."""
+        return self.statement_timeout + SILENCE_MARGIN
 
 
 def positive_setting(variable: str, default: float, kind: type[int] | type[float] = float) -> Any:

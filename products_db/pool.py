@@ -16,8 +16,6 @@ from .outage import OUTAGE
 # server that never answers (TimeoutError), bad credentials or a missing
 # database (PostgresError), a non-Postgres peer (InterfaceError).
 CONNECT_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
-# Seconds past DB_STATEMENT_TIMEOUT before a query with no answer at all is given up on (create_pool).
-SILENCE_MARGIN = 2.0
 
 
 async def keep_session(connection: asyncpg.Connection) -> None:
@@ -90,7 +88,7 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
             # When no answer comes at all (a connection a network cut left silent, which TCP may not
             # report for minutes), the client gives up too, a little after Postgres would have: the
             # request gets the outage's 503, and the connection is dropped rather than reused.
-            command_timeout=settings.statement_timeout + SILENCE_MARGIN,
+            command_timeout=settings.silence_limit,
             # The rest as asyncpg.create_pool() sets them.
             max_queries=50000,
             max_inactive_connection_lifetime=300.0,

@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from products_db.pool import SILENCE_MARGIN
+from products_db.config import SILENCE_MARGIN
 from tests.silent_proxy import SilenceableProxy
 
 STATEMENT_TIMEOUT = 1.0
