@@ -50,9 +50,10 @@ class Database:
     def _connect(self) -> Connection:
         # pg_stat_activity shows which worker holds which connection; DATABASE_URL's parameters win over ours.
         ours = {
-            "connect_timeout": 10,
             "application_name": f"flask_api pid {os.getpid()}",
             "options": f"-c statement_timeout={self.settings.statement_timeout_ms}",  # Postgres cancels a longer one
+            # A connect with no answer fails after 10 s, a connection gone silent soon after statement_timeout.
+            **self.settings.libpq_time_limits(),
         }
         try:
             connection = psycopg2.connect(

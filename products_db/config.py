@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +59,26 @@ class Settings:
     def silence_limit(self) -> float:
         """Seconds a query may get no answer at all before its client gives up on the connection."""
         return self.statement_timeout + SILENCE_MARGIN
+
+    def libpq_time_limits(self) -> dict[str, str]:
+        """libpq parameters (psycopg2, psycopg 3) that bound a connect, and a connection a network cut left silent.
+
+        libpq puts no time limit on a query, and over a cut link the kernel retransmits for about
+        fifteen minutes before it reports the loss; a sync worker waits all that time. TCP can tell
+        sooner without touching a slow but healthy query, as Postgres' kernel acknowledges a busy
+        server's packets all the same: tcp_user_timeout drops a connection whose bytes go
+        unacknowledged for silence_limit, and keepalives probe one that has been quiet that long
+        while waiting for an answer (the first probe left unanswered ends it).
+        """
+        seconds = math.ceil(self.silence_limit)
+        return {
+            "connect_timeout": "10",
+            "tcp_user_timeout": str(round(self.silence_limit * 1000)),
+            "keepalives": "1",
+            "keepalives_idle": str(seconds),
+            "keepalives_interval": "1",
+            "keepalives_count": "1",
+        }
 
 
 def positive_setting(variable: str, default: float, kind: type[int] | type[float] = float) -> Any:

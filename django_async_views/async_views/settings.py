@@ -95,6 +95,8 @@ DATABASES = {
         "OPTIONS": {
             # Postgres cancels a statement that runs longer (DB_STATEMENT_TIMEOUT); the URL's own options win.
             "options": f"-c statement_timeout={_settings.statement_timeout_ms}",
+            # A connect with no answer fails after 10 s, a connection gone silent soon after statement_timeout.
+            **_settings.libpq_time_limits(),
             **_db,
             # Django's own pool (5.1+, psycopg 3): a request borrows a connection
             # for its queries and hands it back when it ends, instead of opening
