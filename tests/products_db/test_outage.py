@@ -27,7 +27,7 @@ from products_db.schema import prepare
 from tests.conftest import LOG_LINE, query
 from tests.products_db.test_logs import UNAVAILABLE, wait_for_pools
 
-SERVERS = ["aiohttp", "flask", "starlette", "django-asgi"]
+SERVERS = ["aiohttp", "aiohttp-gunicorn", "flask", "starlette", "starlette-gunicorn", "django-asgi"]
 CLIENTS = 4  # concurrent clients, each cycling through the three requests
 DOWN_FOR = 2.0  # seconds between the stop and the start of Postgres
 MAX_REQUESTS = 3000  # per client: the load loop is bounded in count as well as in time
