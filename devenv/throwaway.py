@@ -52,6 +52,40 @@ def throwaway_server(unix_socket: bool = False) -> Iterator[str]:
 
 
 @contextmanager
+def restartable_server(prefix: str = "products-pg-restartable-") -> Iterator[tuple[Path, int, str]]:
+    """A server under pg_ctl, as `make db` runs one, that its caller may stop and start: (data folder, port, URL).
+
+    Removed when this process exits in any way, SIGKILL included: a watchdog holds our end
+    of a pipe, as throwaway_server's supervisor does, and on end-of-file stops the server
+    and deletes its folder. The folder is not under pytest's tmp_path: a pytest starting
+    meanwhile makes that private again (mode 0700), and the server's own user could no
+    longer reach its data to start it again.
+    """
+    data_dir = Path(tempfile.mkdtemp(prefix=prefix)) / "pgdata"
+    watchdog = subprocess.Popen(
+        [sys.executable, "-m", "devenv.throwaway", "--remove-when-closed", str(data_dir)],
+        stdin=subprocess.PIPE,
+        start_new_session=True,  # a Ctrl-C aimed at pytest must not skip the clean-up
+    )
+    assert watchdog.stdin is not None
+    try:
+        port = embedded.free_port()
+        yield data_dir, port, embedded.start(data_dir, port)
+    finally:
+        watchdog.stdin.close()
+        watchdog.wait(timeout=60)
+
+
+def remove_when_closed(data_dir: Path) -> int:
+    """restartable_server's watchdog: wait for stdin to close, then stop the server and delete its folder."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # its end comes through the pipe
+    sys.stdin.read()
+    embedded.destroy(data_dir)
+    shutil.rmtree(data_dir.parent, ignore_errors=True)
+    return 0
+
+
+@contextmanager
 def seeded_database() -> Iterator[str]:
     """DATABASE_URL if set (schema and seed created if missing), else a throwaway server: for tests and benchmarks."""
     if os.environ.get("DATABASE_URL"):
@@ -106,4 +140,6 @@ def supervise(unix_socket: bool = False) -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--remove-when-closed"]:
+        sys.exit(remove_when_closed(Path(sys.argv[2])))
     sys.exit(supervise(unix_socket="--unix-socket" in sys.argv[1:]))

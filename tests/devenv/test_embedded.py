@@ -71,6 +71,27 @@ def test_throwaway_server_dies_with_a_killed_parent(tmp_path: Path) -> None:
     assert wait_for(lambda: not embedded.port_in_use(port)), "postgres outlived the killed test process"
 
 
+@pytest.mark.parametrize("ending", ["return", "kill"])
+def test_restartable_server_goes_with_its_caller_even_killed(ending: str) -> None:
+    """The outage tests' server (pg_ctl, so they can restart it) is stopped and deleted when its caller ends."""
+    script = (
+        "import os, signal, sys\n"
+        "from devenv import embedded\n"
+        "from devenv.throwaway import restartable_server\n"
+        "with restartable_server() as (data_dir, port, url):\n"
+        "    embedded.stop(data_dir)\n"
+        "    embedded.start(data_dir, port)  # a test restarts it\n"
+        "    print(data_dir, port, flush=True)\n"
+        "    if sys.argv[1] == 'kill':  # no clean-up code of ours runs\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    child = subprocess.run([sys.executable, "-c", script, ending], capture_output=True, text=True, timeout=120)
+    assert child.returncode == (-signal.SIGKILL if ending == "kill" else 0), child.stderr
+    data_dir, port = child.stdout.split()
+    assert wait_for(lambda: not embedded.port_in_use(int(port))), "postgres outlived its caller"
+    assert wait_for(lambda: not Path(data_dir).parent.exists()), f"{data_dir} was left behind"
+
+
 def test_persistent_server_is_found_again_not_started_twice(tmp_path: Path) -> None:
     data_dir = tmp_path / "pgdata"
     port = embedded.free_port()

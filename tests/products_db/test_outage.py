@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
-import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
@@ -23,6 +21,7 @@ import httpx
 import pytest
 
 from devenv import embedded, servers
+from devenv.throwaway import restartable_server
 from products_db.schema import prepare
 from tests.conftest import LOG_LINE, query
 from tests.products_db.test_logs import UNAVAILABLE, wait_for_pools
@@ -91,16 +90,9 @@ class Load:
 @pytest.fixture
 def own_postgres() -> Iterator[tuple[Path, int, str]]:
     """A Postgres for this test alone, under pg_ctl so it can be stopped and started: the others' stays up."""
-    # Not under pytest's tmp_path: any pytest run resets its root to mode 0700,
-    # which the unprivileged user running Postgres could then no longer enter.
-    data_dir, port = Path(tempfile.mkdtemp(prefix="products-pg-outage-")) / "pgdata", embedded.free_port()
-    try:
-        url = embedded.start(data_dir, port)
+    with restartable_server("products-pg-outage-") as (data_dir, port, url):
         asyncio.run(prepare(url))
         yield data_dir, port, url
-    finally:
-        embedded.stop(data_dir)
-        shutil.rmtree(data_dir.parent, ignore_errors=True)
 
 
 def quiet_log(server: servers.RunningServer, quiet_for: float = 1.0, timeout: float = 30.0) -> int:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import statistics
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +15,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from devenv import embedded
 from devenv.servers import RunningServer
+from devenv.throwaway import restartable_server
 
 from .test_counter import LATEST, assert_stays, wait_for_count, ws_url
 from .test_counter_shared import WORKERS, eventually, group_pids
@@ -37,16 +36,10 @@ OUTAGE = 3.0
 def restartable_postgres() -> Iterator[tuple[Path, int, str]]:
     """A Postgres of this test's own, started with pg_ctl like `make db`, so that it can be stopped and started again.
 
-    Not the suite's shared server: restarting that would break every other test's connections. Its
-    folder is not under pytest's tmp_path: a pytest starting meanwhile makes /tmp/pytest-of-<user>
-    private again (mode 0700), and the server's own user could no longer reach its data to restart.
+    Not the suite's shared server: restarting that would break every other test's connections.
     """
-    data_dir, port = Path(tempfile.mkdtemp(prefix="counter-restart-pg-")) / "pgdata", embedded.free_port()
-    try:
-        yield data_dir, port, embedded.start(data_dir, port)
-    finally:
-        embedded.destroy(data_dir)
-        shutil.rmtree(data_dir.parent, ignore_errors=True)
+    with restartable_server("counter-restart-pg-") as server:
+        yield server
 
 
 async def registered_workers(database_url: str, server: RunningServer) -> set[int]:
