@@ -229,10 +229,13 @@ def test_a_cut_while_postgres_holds_the_query_is_answered_503_in_bounded_time(
         assert_recovers(server.url)
 
 
+WAITING_FOR_LOCK = "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%brand%'"
+
+
 def waiting_for_lock(database_url: str, timeout: float = 10.0) -> None:
     give_up = time.monotonic() + timeout
     while time.monotonic() < give_up:
-        if query(database_url, "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"):
+        if query(database_url, WAITING_FOR_LOCK):
             return
         time.sleep(0.05)
     pytest.fail(f"the app's query was not waiting for the table lock within {timeout:g} s")
