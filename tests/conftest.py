@@ -21,7 +21,7 @@ from devenv.throwaway import seeded_database
 from products_db.http_limits import MAX_HEADER_BYTES, MAX_REQUEST_HEADERS
 
 # Fixtures that live in a module of their own.
-pytest_plugins = ["tests.silent_proxy"]
+pytest_plugins = ["tests.silent_proxy", "tests.cuttable_route"]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
