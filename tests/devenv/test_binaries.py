@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 from devenv import binaries, embedded
-from devenv.throwaway import throwaway_server
+from devenv.throwaway import restartable_server, throwaway_server
 from products_db.schema import prepare
 from tests.conftest import query, tool_missing
 
@@ -35,24 +35,23 @@ def server_version(url: str) -> str:
     return query(url, "SHOW server_version")[0]["server_version"]
 
 
-def test_make_db_runs_on_the_named_binaries(debian_bin_dir: str, tmp_path: Path) -> None:
+def test_make_db_runs_on_the_named_binaries(debian_bin_dir: str) -> None:
     """The same start() as `make db`, on its own folder and port: same settings, pg_ctl supervision, found again."""
-    data_dir = tmp_path / "pgdata"
-    port = embedded.free_port()
-    try:
-        url = embedded.start(data_dir, port)
+    # restartable_server calls embedded.start(), and removes the server even if pytest is killed.
+    with restartable_server() as (data_dir, port, url):
         assert server_version(url).startswith(f"{major(debian_bin_dir)}.")
         assert (data_dir / "PG_VERSION").read_text().strip() == str(major(debian_bin_dir))
         [postmaster] = [
-            p for p in psutil.process_iter(["exe", "cmdline"]) if str(data_dir) in (p.info["cmdline"] or [])
+            p
+            for p in psutil.process_iter(["name", "exe", "cmdline"])
+            if p.info["name"] == "postgres" and str(data_dir) in (p.info["cmdline"] or [])
         ]
         assert postmaster.info["exe"].startswith(debian_bin_dir)
         asyncio.run(prepare(url))  # the schema and seed load on it as on the wheel's server
         assert query(url, "SELECT count(*) AS n FROM brand")[0]["n"] == 100
         assert embedded.start(data_dir, port) == url  # a second `make db` finds it running
-    finally:
         assert embedded.stop(data_dir) is True
-    assert not embedded.port_in_use(port)
+        assert not embedded.port_in_use(port)
 
 
 def test_an_app_runs_on_a_throwaway_server_of_the_named_binaries(debian_bin_dir: str, start_server) -> None:
