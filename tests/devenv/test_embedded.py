@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from devenv import embedded
-from devenv.throwaway import throwaway_server
+from devenv.throwaway import restartable_server, throwaway_server
 
 
 def port_of(url: str) -> int:
@@ -60,7 +60,7 @@ def test_throwaway_server_dies_with_a_killed_parent(tmp_path: Path) -> None:
     """Even SIGKILL of the test process (no clean-up code runs) takes the server down."""
     script = (
         "import os, signal\n"
-        "from devenv.throwaway import throwaway_server\n"
+        "from devenv.throwaway import restartable_server, throwaway_server\n"
         "with throwaway_server() as url:\n"
         "    print(url, flush=True)\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
@@ -92,20 +92,17 @@ def test_restartable_server_goes_with_its_caller_even_killed(ending: str) -> Non
     assert wait_for(lambda: not Path(data_dir).parent.exists()), f"{data_dir} was left behind"
 
 
-def test_persistent_server_is_found_again_not_started_twice(tmp_path: Path) -> None:
-    data_dir = tmp_path / "pgdata"
-    port = embedded.free_port()
-    try:
-        url = embedded.start(data_dir, port)
+def test_persistent_server_is_found_again_not_started_twice() -> None:
+    # restartable_server calls embedded.start(), as `make db` does, and removes the server even if pytest is killed.
+    with restartable_server() as (data_dir, port, url):
         assert url.endswith(f":{port}/products")
         first_pid = (data_dir / "postmaster.pid").read_text().split()[0]
         assert embedded.start(data_dir, port) == url  # a second `make db`
         assert (data_dir / "postmaster.pid").read_text().split()[0] == first_pid
         assert len(postgres_processes(str(data_dir))) >= 1
-    finally:
         assert embedded.stop(data_dir) is True
-    assert not embedded.port_in_use(port)
-    assert embedded.stop(data_dir) is False  # stopping twice is harmless
+        assert not embedded.port_in_use(port)
+        assert embedded.stop(data_dir) is False  # stopping twice is harmless
 
 
 def test_port_taken_by_someone_else_is_a_clear_error(tmp_path: Path) -> None:
