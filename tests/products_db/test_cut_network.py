@@ -1,11 +1,13 @@
-"""Flask and Django give up a database connection a network cut left silent, and answer 503 in bounded time.
+"""Every app gives up a database connection a network cut left silent, and answers 503 in bounded time.
 
-They run on libpq, which puts no time limit on a query: over a cut link the kernel retransmits for about
-fifteen minutes before it reports the loss. TCP's own checks, libpq's tcp_user_timeout and keepalives
-(Settings.libpq_time_limits in products_db/config.py), bound that, but only when packets really go
-missing: so the app reaches Postgres across a real link, which the test sets down (tests/cuttable_route.py).
-The cut comes at two moments: before the query is sent (nothing the app sends is acknowledged:
-tcp_user_timeout), and while Postgres holds the query (it went through, then nothing comes back: keepalives).
+Flask and Django run on libpq, which puts no time limit on a query: over a cut link the kernel retransmits
+for about fifteen minutes before it reports the loss. TCP's own checks, libpq's tcp_user_timeout and
+keepalives (Settings.libpq_time_limits in products_db/config.py), bound that, but only when packets really
+go missing: so the app reaches Postgres across a real link, which the test sets down
+(tests/cuttable_route.py). aiohttp and Starlette (`counter`: the Starlette app in one process) give up
+through asyncpg's command_timeout (products_db/pool.py), which test_silent_network.py checks with a proxy;
+here they meet a real cut too. The cut comes at two moments: before the query is sent (nothing the app
+sends is acknowledged), and while Postgres holds the query (it went through, then nothing comes back).
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ ENV = {"DB_POOL_SIZE": "1", "DB_STATEMENT_TIMEOUT": str(STATEMENT_TIMEOUT), "DB_
 BOUND = STATEMENT_TIMEOUT + SILENCE_MARGIN + 1 + 4
 UNAVAILABLE = {"error": "the database is unavailable, try again later"}
 
-# One sync worker for Flask, so that the request after the cut meets the connection the first one opened.
-COMMANDS = [("flask", "--workers 1"), ("django-asgi", "")]
+# One process each (one sync worker for Flask) and a pool of one, so that the request after the cut
+# meets the connection the first one opened.
+COMMANDS = [("flask", "--workers 1"), ("django-asgi", ""), ("aiohttp", ""), ("counter", "")]
 
 
 def get_brands(base_url: str) -> tuple[float, httpx.Response | Exception]:
