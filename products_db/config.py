@@ -32,6 +32,9 @@ DEFAULT_STATEMENT_TIMEOUT = 30.0
 # Seconds past DB_STATEMENT_TIMEOUT before a connection that answers nothing at all (one a
 # network cut left silent) is given up on: by then Postgres would have answered, if only an error.
 SILENCE_MARGIN = 2.0
+# Seconds one attempt to open a connection may take: a database that does not answer at all
+# (a host down, packets dropped) fails the attempt instead of holding it for TCP's minutes.
+CONNECT_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ class Settings:
         """
         seconds = math.ceil(self.silence_limit)
         return {
-            "connect_timeout": "10",
+            "connect_timeout": str(round(CONNECT_TIMEOUT)),
             "tcp_user_timeout": str(round(self.silence_limit * 1000)),
             "keepalives": "1",
             "keepalives_idle": str(seconds),

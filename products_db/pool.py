@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from .config import DatabaseUnavailable, Settings, unreachable_message
+from .config import CONNECT_TIMEOUT, DatabaseUnavailable, Settings, unreachable_message
 from .outage import OUTAGE
 
 # What a failed connect can raise: refused or unresolvable host (OSError), a
@@ -78,7 +78,7 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
             settings.database_url,
             min_size=settings.pool_size,
             max_size=settings.pool_size,
-            timeout=10,
+            timeout=CONNECT_TIMEOUT,
             reset=keep_session,
             acquire_timeout=settings.acquire_timeout,
             # Postgres cancels a statement that runs longer; a URL that sets its own wins, as with psycopg.

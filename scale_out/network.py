@@ -80,16 +80,16 @@ class Network:
         return f"network namespace mode: namespaces {names} on bridge {bridge_name(os.getpid())}, {self.subnet}"
 
 
-def our_names() -> list[tuple[int, str, str]]:
-    """(owner pid, kind, name) of every namespace and link of ours, live or stale."""
+def our_names(pattern: re.Pattern[str] = OUR_NAME) -> list[tuple[int, str, str]]:
+    """(owner pid, kind, name) of every namespace and link whose name matches (group 1: the owner), live or stale."""
     found = []
     for line in ip("netns", "list", check=False).splitlines():
         name = line.split()[0] if line.split() else ""
-        if match := OUR_NAME.match(name):
+        if match := pattern.match(name):
             found.append((int(match.group(1)), "netns", name))
     for line in ip("-o", "link", "show", check=False).splitlines():
         name = line.split(":")[1].strip().split("@")[0] if line.count(":") >= 2 else ""
-        if match := OUR_NAME.match(name):
+        if match := pattern.match(name):
             found.append((int(match.group(1)), "link", name))
     return found
 

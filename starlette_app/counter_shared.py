@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from products_db.config import DatabaseUnavailable, unreachable_message
+from products_db.config import CONNECT_TIMEOUT, DatabaseUnavailable, unreachable_message
 from products_db.logs import one_line
 from products_db.pool import CONNECT_ERRORS
 
@@ -32,7 +32,6 @@ from .counter_table import (
 logger = logging.getLogger(__name__)
 
 DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
-CONNECT_TIMEOUT = 10.0  # seconds for one attempt to open the LISTEN connection
 
 
 class SharedCount:

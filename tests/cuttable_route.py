@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psutil
 import pytest
 
-from scale_out.network import free_subnet, ip, ip_binary, setup_lock
+from scale_out.network import free_subnet, ip, ip_binary, our_names, remove, setup_lock
 from tests.conftest import require_tool, tool_missing
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -52,25 +51,14 @@ NAME = re.compile(r"^cut(\d+)r?$")  # the namespace cut<pid>, the link's root en
 
 def remove_stale() -> None:
     """Namespaces and links a killed test run left behind (their pytest is gone)."""
-    names = [line.split()[0] for line in ip("netns", "list", check=False).splitlines() if line.strip()]
-    names += [line.split(":")[1].strip().split("@")[0] for line in ip("-o", "link", "show").splitlines()]
-    for name in names:
-        if (match := NAME.match(name)) and not psutil.pid_exists(int(match.group(1))):
-            remove(name)
-
-
-def remove(name: str) -> None:
-    if name.endswith("r"):
-        ip("link", "delete", name, check=False)  # and its peer in the namespace
-        return
-    for pid in ip("netns", "pids", name, check=False).split():
-        os.kill(int(pid), signal.SIGKILL)
-    ip("netns", "delete", name, check=False)
+    for owner, kind, name in sorted(our_names(NAME), key=lambda item: item[1] != "netns"):  # namespaces first
+        if not psutil.pid_exists(owner):
+            remove(kind, name)
 
 
 @contextmanager
-def namespace_across_a_link() -> Iterator[tuple[str, str, str]]:
-    """A network namespace joined to this one by one veth pair: (namespace, our address, its address)."""
+def namespace_across_a_link() -> Iterator[tuple[str, str, str, str]]:
+    """A network namespace joined to this one by one veth pair: (namespace, our end of the pair, our address, its)."""
     netns, link = f"cut{os.getpid()}", f"cut{os.getpid()}r"
     with setup_lock():  # scale_out's: no cluster starting now takes the same subnet
         remove_stale()
@@ -83,14 +71,14 @@ def namespace_across_a_link() -> Iterator[tuple[str, str, str]]:
             ip("-n", netns, "addr", "add", f"{theirs}/24", "dev", "eth0")
             ip("-n", netns, "link", "set", "eth0", "up")
         except BaseException:
-            remove(netns)
-            remove(link)
+            remove("netns", netns)
+            remove("link", link)
             raise
     try:
-        yield netns, str(ours), str(theirs)
+        yield netns, link, str(ours), str(theirs)
     finally:
-        remove(netns)
-        remove(link)
+        remove("netns", netns)
+        remove("link", link)
 
 
 @contextmanager
@@ -126,7 +114,7 @@ def cuttable_route(database_url: str) -> Iterator[CuttableRoute]:
     parts = urlsplit(database_url)
     forward = [sys.executable, "-m", "scale_out.forward"]
     postgres = [parts.hostname or "127.0.0.1", str(parts.port or 5432)]
-    with namespace_across_a_link() as (netns, ours, theirs):
+    with namespace_across_a_link() as (netns, link, ours, theirs):
         our_port, their_port = free_port(ours), 5432  # the namespace is ours alone
         with (
             forwarder([*forward, ours, str(our_port), *postgres]),
@@ -134,4 +122,4 @@ def cuttable_route(database_url: str) -> Iterator[CuttableRoute]:
         ):
             user = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
             url = urlunsplit(parts._replace(netloc=f"{user}{theirs}:{their_port}"))
-            yield CuttableRoute(url, f"cut{os.getpid()}r")
+            yield CuttableRoute(url, link)

@@ -22,13 +22,13 @@ import pytest
 from products_db.config import SILENCE_MARGIN
 from tests.conftest import query
 from tests.cuttable_route import CuttableRoute
+from tests.products_db.test_logs import UNAVAILABLE
 
 STATEMENT_TIMEOUT = 2.0
 ENV = {"DB_POOL_SIZE": "1", "DB_STATEMENT_TIMEOUT": str(STATEMENT_TIMEOUT), "DB_ACQUIRE_TIMEOUT": "5"}
 # The cut is noticed within the silence limit (statement timeout + margin), plus one keepalive
 # interval when it comes while Postgres holds the query; plus slack for a busy machine.
 BOUND = STATEMENT_TIMEOUT + SILENCE_MARGIN + 1 + 4
-UNAVAILABLE = {"error": "the database is unavailable, try again later"}
 
 # One process each (one sync worker for Flask) and a pool of one, so that the request after the cut
 # meets the connection the first one opened.

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from products_db.config import SILENCE_MARGIN
+from tests.products_db.test_logs import UNAVAILABLE
 from tests.silent_proxy import SilenceableProxy
 
 STATEMENT_TIMEOUT = 1.0
@@ -37,7 +38,7 @@ def test_a_silent_connection_is_answered_503_and_replaced(
         answer = client.get("/brands")
         elapsed = time.monotonic() - began
         assert answer.status_code == 503, (answer.status_code, answer.text)
-        assert answer.json() == {"error": "the database is unavailable, try again later"}
+        assert answer.json() == UNAVAILABLE
         assert elapsed < BOUND, f"answered after {elapsed:.1f} s"
         print(f"\n{name}: a silent connection answered 503 after {elapsed:.2f} s")
 
