@@ -60,13 +60,20 @@ def database_unavailable(error: BaseException) -> bool:
     return False
 
 
+# While Postgres stops, its backends exit one by one: one not gone yet may answer a query a few
+# milliseconds after another was cut (tens of them on a busy machine). A success that soon says nothing
+# about the database being back, and would make the log flap: it does not end the outage.
+SETTLING = 1.0  # seconds
+
+
 class Outage:
     """This process's view of the database: up, or down since when and how many requests refused since.
 
     Under load every request of an outage fails the same way; a line (worse, a
     traceback) per request writes megabytes that say nothing new. So the first
-    failure logs one line, the first success after it one more, and the requests
-    in between are counted. The hot path of a healthy server reads two attributes.
+    failure logs one line, the first success after it (and at least SETTLING
+    seconds after it) one more, and the requests in between are counted. The hot
+    path of a healthy server reads two attributes.
     """
 
     def __init__(self) -> None:
@@ -98,9 +105,9 @@ class Outage:
         if not self.down:
             return
         with self._lock:
-            if self.down and started_in == self.outages:
+            seconds = time.monotonic() - self._since
+            if self.down and started_in == self.outages and seconds >= SETTLING:
                 self.down = False
-                seconds = time.monotonic() - self._since
                 log.warning("database available again after %.1f s, %d requests refused", seconds, self._refused)
 
 
