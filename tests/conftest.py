@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -9,6 +10,7 @@ import shutil
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import NoReturn
 
 import psycopg2
@@ -16,12 +18,13 @@ import psycopg2.extras
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from devenv import servers
-from devenv.throwaway import seeded_database
+from devenv import embedded, servers
+from devenv.throwaway import restartable_server, seeded_database
 from products_db.http_limits import MAX_HEADER_BYTES, MAX_REQUEST_HEADERS
+from products_db.schema import prepare
 
 # Fixtures that live in a module of their own.
-pytest_plugins = ["tests.silent_proxy", "tests.cuttable_route"]
+pytest_plugins = ["tests.parallel", "tests.silent_proxy", "tests.cuttable_route"]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -146,6 +149,25 @@ def database_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def restartable_database() -> Iterator[tuple[Path, int, str]]:
+    """A second seeded Postgres of this test run, under pg_ctl, for the tests that stop it: (data folder, port, URL).
+
+    Not the server of database_url: stopping that would break every other test's connections.
+    """
+    with restartable_server("products-pg-stoppable-") as (data_dir, port, url):
+        asyncio.run(prepare(url))
+        yield data_dir, port, url
+
+
+@pytest.fixture
+def stoppable_database(restartable_database: tuple[Path, int, str]) -> tuple[Path, int, str]:
+    """restartable_database, running: the test before may have left it stopped."""
+    data_dir, port, _ = restartable_database
+    embedded.start(data_dir, port)  # returns at once when it is running
+    return restartable_database
+
+
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
     """Debian's Chromium, headless, driven by Playwright (never a browser Playwright downloads)."""
@@ -175,12 +197,42 @@ def start_server(database_url: str) -> StartServer:
     return start
 
 
+# The listings of chapter 9, as the top README's map numbers them.
+LISTINGS = [f"9.{n}" for n in range(1, 16)]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--listing",
+        action="append",
+        default=[],
+        choices=LISTINGS,
+        metavar="9.N",
+        help="run only the tests marked with this listing of the book (repeatable); make test LISTING=9.N",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --listing: keep the tests that carry one of the listings asked for (@pytest.mark.listing)."""
+    wanted = set(config.getoption("listing"))
+    if not wanted:
+        return
+    keep, drop = [], []
+    for item in items:
+        numbers = {number for mark in item.iter_markers("listing") for number in mark.args}
+        (keep if numbers & wanted else drop).append(item)
+    config.hook.pytest_deselected(items=drop)
+    items[:] = keep
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """A whole-suite run fails if a documented server command was never started by any test."""
     config = session.config
+    if hasattr(config, "workerinput"):
+        return  # a pytest-xdist worker: the controller checks, once every worker has said what it started
     tests_dir = config.rootpath / "tests"
     whole_suite = {(config.invocation_params.dir / a).resolve() for a in config.args} <= {tests_dir, config.rootpath}
-    selected = config.getoption("keyword") or config.getoption("markexpr")
+    selected = config.getoption("keyword") or config.getoption("markexpr") or config.getoption("listing")
     if exitstatus != 0 or not whole_suite or selected or config.option.collectonly:
         return
     never = sorted(set(servers.COMMANDS) - servers.STARTED)
