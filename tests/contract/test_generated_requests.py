@@ -35,7 +35,7 @@ SEED = 20211125  # fixed, so a failure in CI reproduces locally; change it to ex
 MIN_REQUESTS = 300
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per worker: its tests may run on several
 def generated_database(database_url: str) -> Iterator[str]:
     """A database of its own in the same server: the fuzzed products never reach the shared one."""
     name = "products_generated_requests"
@@ -91,6 +91,7 @@ def _environment() -> dict[str, str]:
     return {**os.environ, "NO_COLOR": "1", "COLUMNS": "120"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CONTRACT_SERVERS)
 def test_generated_requests_match_the_document(
     name: str, start_server, generated_database: str, tmp_path: Path

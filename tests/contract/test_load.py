@@ -133,6 +133,7 @@ async def get_brands(session: aiohttp.ClientSession, url: str, tally: Tally) -> 
             tally.in_flight -= 1
 
 
+@pytest.mark.slow
 async def test_a_thousand_clients_stay_within_the_connection_bound(load_server: LoadServer, database_url: str) -> None:
     tally = Tally()
     started = time.monotonic()

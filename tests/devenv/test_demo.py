@@ -32,6 +32,8 @@ def missing_tools_of(names: set[str]) -> str:
     return ", ".join(sorted({tool for name in names for tool in missing_tools(servers.COMMANDS[name])}))
 
 
+@pytest.mark.slow
+@pytest.mark.serial("cluster")  # the demo starts a cluster too (tests/scale_out/test_cluster_lifecycle.py)
 def test_demo_runs_every_documented_server(database_url: str) -> None:
     # A command whose system tool (nginx) is missing is skipped, and says so; in CI every tool is there.
     skipped = {name for name, command in servers.COMMANDS.items() if missing_tools(command)}

@@ -63,7 +63,7 @@ def test_batch_is_concurrent(views_server, target: Target, path: str) -> None:
     started = time.perf_counter()
     page = batch_page(views_server, path, target.url(delay=delay), request_num)
     elapsed = time.perf_counter() - started
-    assert page.by_id["success-count"] == str(request_num)
+    assert page.by_id["success-count"] == str(request_num), page.tables.get("failures")
     assert number(page.by_id["wall-ms"]) < request_num * delay * 1000 / 3
     assert elapsed < request_num * delay / 3
     # The serial bar: the same requests one after another would take the sum of their times.

@@ -65,6 +65,7 @@ def assert_recovers(base_url: str, deadline: float = 30.0) -> None:
     pytest.fail(f"no 200 within {deadline:g} s of the link coming back: {statuses}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "extra"), COMMANDS)
 def test_a_cut_before_the_query_is_answered_503_in_bounded_time(
     start_server, cuttable_route: CuttableRoute, name: str, extra: str
@@ -81,6 +82,7 @@ def test_a_cut_before_the_query_is_answered_503_in_bounded_time(
         assert_recovers(server.url)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "extra"), COMMANDS)
 def test_a_cut_while_postgres_holds_the_query_is_answered_503_in_bounded_time(
     start_server, database_url: str, cuttable_route: CuttableRoute, name: str, extra: str

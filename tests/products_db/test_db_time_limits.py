@@ -44,6 +44,7 @@ def get_brands_in_threads(server: RunningServer, count: int) -> list[tuple[float
     return results
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", APPS)
 def test_a_request_stuck_on_a_lock_is_answered_503(start_server, database_url: str, name: str) -> None:
     env = {**LIMITS, **(DJANGO_ENV if name.startswith("django") else {})}

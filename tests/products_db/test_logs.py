@@ -12,7 +12,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -20,8 +20,7 @@ import psutil
 import psycopg2
 import pytest
 
-from devenv import servers
-from devenv.throwaway import throwaway_server
+from devenv import embedded, servers
 from products_db.schema import prepare
 from tests.conftest import log_lines
 from tests.contract.conftest import CONTRACT_SERVERS, SERVER_ENV
@@ -63,7 +62,7 @@ def wait_for_pools(server: servers.RunningServer, database_url: str, timeout: fl
     raise AssertionError(f"{server.command.name}: {pooled} of {workers} workers opened their pools")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per worker: its tests may run on several
 def renamed_column_database(database_url: str) -> Iterator[str]:
     """A database of its own whose product table no longer has the column the apps select: a migration they missed."""
     name = "products_renamed_column"
@@ -104,26 +103,27 @@ def test_a_500_is_logged_once_with_its_traceback(name: str, start_server, rename
     print(f"\n{name} 500: {errors[0].string}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SERVERS)
-def test_a_503_is_one_line_without_a_traceback(name: str, start_server) -> None:
-    with ExitStack() as database:
-        url = database.enter_context(throwaway_server())
-        asyncio.run(prepare(url))
-        with (
-            start_server(name, database_url=url, env=ENV.get(name, {})) as server,
-            httpx.Client(base_url=server.url, timeout=30) as client,
-        ):
-            assert client.get("/readyz").json() == {"status": "ready"}
-            wait_for_pools(server, url)
-            database.close()  # Postgres stops, the server keeps running
-            for path in ("/brands", "/products/1", "/readyz"):
-                response = client.get(path, headers={"Connection": "close"})
-                assert response.status_code == 503, path
-                assert response.json() == UNAVAILABLE
-            alive = client.get("/healthz")  # alive needs no database
-            assert (alive.status_code, alive.json()) == (200, {"status": "ok"})
-            time.sleep(0.5)
-            output = server.log()
+def test_a_503_is_one_line_without_a_traceback(
+    name: str, start_server, stoppable_database: tuple[Path, int, str]
+) -> None:
+    data_dir, _, url = stoppable_database
+    with (
+        start_server(name, database_url=url, env=ENV.get(name, {})) as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        assert client.get("/readyz").json() == {"status": "ready"}
+        wait_for_pools(server, url)
+        embedded.stop(data_dir)  # Postgres stops, the server keeps running
+        for path in ("/brands", "/products/1", "/readyz"):
+            response = client.get(path, headers={"Connection": "close"})
+            assert response.status_code == 503, path
+            assert response.json() == UNAVAILABLE
+        alive = client.get("/healthz")  # alive needs no database
+        assert (alive.status_code, alive.json()) == (200, {"status": "ok"})
+        time.sleep(0.5)
+        output = server.log()
     assert "Traceback" not in output
     errors = log_lines(output)
     assert errors, output

@@ -1,19 +1,18 @@
 """Postgres restarts under load: every server answers 503 JSON meanwhile, logs two lines, loses and doubles nothing.
 
-Each server runs its documented command against a Postgres of its own, which the
-test stops ("fast" shutdown: sessions are cut) and starts again while a few
+Each server runs its documented command against a Postgres apart from the other tests'
+(conftest's stoppable_database), which the test stops ("fast" shutdown: sessions
+are cut) and starts again while a few
 clients keep asking for /brands, /products/1 and POST /product. The figures it
 prints (`pytest -s`) are the Reliability table's.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,8 +20,6 @@ import httpx
 import pytest
 
 from devenv import embedded, servers
-from devenv.throwaway import restartable_server
-from products_db.schema import prepare
 from tests.conftest import LOG_LINE, query
 from tests.products_db.test_logs import UNAVAILABLE, wait_for_pools
 
@@ -87,14 +84,6 @@ class Load:
             thread.join(timeout=60)
 
 
-@pytest.fixture
-def own_postgres() -> Iterator[tuple[Path, int, str]]:
-    """A Postgres for this test alone, under pg_ctl so it can be stopped and started: the others' stays up."""
-    with restartable_server("products-pg-outage-") as (data_dir, port, url):
-        asyncio.run(prepare(url))
-        yield data_dir, port, url
-
-
 def quiet_log(server: servers.RunningServer, quiet_for: float = 1.0, timeout: float = 30.0) -> int:
     """The log's size once nothing was added for `quiet_for` s: gunicorn boots its workers after the first answers."""
     size, since, deadline = -1, time.monotonic(), time.monotonic() + timeout
@@ -121,9 +110,10 @@ def first_200(url: str, since: float) -> float:
     raise AssertionError(f"no 200 within {BACK_WITHIN:.0f} s of Postgres being back")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SERVERS)
-def test_a_postgres_restart_under_load(name: str, start_server, own_postgres: tuple[Path, int, str]) -> None:
-    data_dir, port, url = own_postgres
+def test_a_postgres_restart_under_load(name: str, start_server, stoppable_database: tuple[Path, int, str]) -> None:
+    data_dir, port, url = stoppable_database
     tag = f"outage-{name}-{time.time_ns()}"
     with start_server(name, database_url=url) as server:
         wait_for_pools(server, url)

@@ -96,6 +96,7 @@ async def test_foreign_keys_are_indexed(database_url: str) -> None:
         assert (table, column) in indexed
 
 
+@pytest.mark.slow
 async def test_seed_is_deterministic_and_idempotent(fresh_database) -> None:
     first = await fresh_database("seed_check_a")
     second = await fresh_database("seed_check_b")

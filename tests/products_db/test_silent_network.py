@@ -22,6 +22,7 @@ ENV = {"DB_POOL_SIZE": "1", "DB_STATEMENT_TIMEOUT": str(STATEMENT_TIMEOUT)}
 BOUND = 2 * (STATEMENT_TIMEOUT + SILENCE_MARGIN) + 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["aiohttp", "counter"])  # `counter` is the Starlette app in one process
 def test_a_silent_connection_is_answered_503_and_replaced(
     start_server, silent_proxy: tuple[SilenceableProxy, str], name: str

@@ -66,6 +66,7 @@ def test_a_product_posted_through_nginx_is_written_once(front: RunningServer, da
     assert rows == [{"brand_id": 2}]
 
 
+@pytest.mark.slow
 def test_nginx_refuses_a_body_over_1_mib_as_the_apps_do(front: RunningServer) -> None:
     too_large = {"error": PayloadTooLarge().message}
     direct = httpx.post(

@@ -11,6 +11,7 @@ import uuid
 from collections import Counter
 
 import httpx
+import pytest
 
 from devenv.servers import RunningServer
 from scale_out.network import ip
@@ -29,6 +30,9 @@ from .support import (
     host_pids,
     open_client,
 )
+
+# A cluster starting removes what killed runs left: tests that start one never run at once (tests/parallel.py).
+pytestmark = pytest.mark.serial("cluster")
 
 # nginx's proxy_read_timeout for REST: a request in flight on a lost host is retried (or fails) after it.
 NGINX_READ_TIMEOUT = 10.0
@@ -81,6 +85,7 @@ async def test_clients_spread_over_every_host_see_one_exact_total(cluster: Runni
     await asyncio.gather(*(client.ws.close() for client in staying))
 
 
+@pytest.mark.slow
 async def test_a_lost_host_stops_counting_rest_keeps_answering_and_the_host_rejoins(
     cluster: RunningServer, database_url: str
 ) -> None:
@@ -152,6 +157,7 @@ async def test_a_lost_host_stops_counting_rest_keeps_answering_and_the_host_rejo
     await asyncio.gather(*(client.ws.close() for client in everyone))
 
 
+@pytest.mark.slow
 async def test_a_post_in_flight_on_a_lost_host_is_answered_or_fails_visibly_and_is_never_written_twice(
     cluster: RunningServer, database_url: str
 ) -> None:

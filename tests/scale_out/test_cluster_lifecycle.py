@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from devenv import servers
 from devenv.embedded import free_port
@@ -18,6 +19,9 @@ from scale_out.network import our_names
 from tests.starlette_app.test_counter import wait_for_count
 
 from .support import COUNTER_ENV, cluster_hosts, cluster_mode, descendants, need_nginx, open_client
+
+# A cluster starting removes what killed runs left: tests that start one never run at once (tests/parallel.py).
+pytestmark = pytest.mark.serial("cluster")
 
 
 def leftovers(owner: int) -> list[str]:

@@ -33,6 +33,7 @@ async def landed_on(page: Page) -> tuple[str, int]:
     return host, int(worker)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["counter", "counter-shared"])
 async def test_tabs_show_how_many_are_open(browser: Browser, start_server, database_url: str, command: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)

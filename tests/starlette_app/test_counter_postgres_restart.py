@@ -68,6 +68,7 @@ def relistened(server: RunningServer) -> set[str]:
     }
 
 
+@pytest.mark.slow
 async def test_after_a_postgres_restart_workers_listen_again_and_clients_get_numbers_throughout(
     start_server, restartable_postgres: tuple[Path, int, str]
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from websockets.asyncio.client import connect
 
 from devenv.servers import RunningServer
@@ -18,6 +19,7 @@ EXPIRY = 3.0
 SILENT_ENV = {"COUNTER_HEARTBEAT": str(HEARTBEAT), "COUNTER_EXPIRY": str(EXPIRY)}
 
 
+@pytest.mark.slow
 async def test_silent_connections_are_given_up_and_the_total_stays_exact(
     database_url: str, start_server, silent_proxy: tuple[SilenceableProxy, str]
 ) -> None:

@@ -140,6 +140,7 @@ def test_every_worker_answers_405_alike(server: servers.RunningServer) -> None:
 # gunicorn with one worker: when two workers fail to boot at the same moment,
 # gunicorn's arbiter can raise its own HaltServer a second time while halting and
 # print that traceback (exit code 1): a race in gunicorn, not in the app.
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "extra_args"), [("starlette", ""), ("starlette-gunicorn", "--workers 1")])
 def test_unreachable_database_is_one_clear_line_per_worker(name: str, extra_args: str) -> None:
     closed = f"postgresql://postgres:secret@127.0.0.1:{free_port()}/products"
