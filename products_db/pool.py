@@ -16,6 +16,9 @@ from .outage import OUTAGE
 # server that never answers (TimeoutError), bad credentials or a missing
 # database (PostgresError), a non-Postgres peer (InterfaceError).
 CONNECT_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# Closing says goodbye to Postgres on every connection and waits for it to hang up: milliseconds, unless a
+# network cut left a connection silent, when nothing ever answers and the server would not stop on SIGTERM.
+CLOSE_TIMEOUT = 5.0
 
 
 async def keep_session(connection: asyncpg.Connection) -> None:
@@ -47,6 +50,14 @@ class FairPool(asyncpg.Pool):
     def acquire(self, *, timeout: float | None = None) -> AbstractAsyncContextManager[asyncpg.Connection]:
         # fetch(), fetchval() and the rest all borrow their connection through acquire().
         return self._in_turn(super().acquire(timeout=timeout))
+
+    async def close(self) -> None:
+        """Close every connection politely, but give up on the silent ones after CLOSE_TIMEOUT: terminate them."""
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await super().close()
+        except TimeoutError:
+            self.terminate()  # (asyncpg has begun to already: a close cancelled terminates the pool)
 
     @asynccontextmanager
     async def _in_turn(self, acquiring: Any) -> AsyncIterator[asyncpg.Connection]:

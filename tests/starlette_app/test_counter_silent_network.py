@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from websockets.asyncio.client import connect
 
+from devenv import servers
 from devenv.servers import RunningServer
 from tests.silent_proxy import SilenceableProxy
 
@@ -48,3 +49,6 @@ async def test_silent_connections_are_given_up_and_the_total_stays_exact(
         await asyncio.gather(*(ws.close() for ws in everyone))
         # The workers did meet silent connections, and said so.
         assert "counter heartbeat failed, retrying: " in server.log()
+        # And they stop on SIGTERM though their pools still hold silent connections: each gives up on its
+        # goodbye to them after products_db.pool.CLOSE_TIMEOUT, where it used to wait until SIGKILL.
+        assert servers.stop(server) == 0, server.log()[-3000:]
