@@ -200,6 +200,31 @@ def start_server(database_url: str) -> StartServer:
 # The listings of chapter 9, as the top README's map numbers them.
 LISTINGS = [f"9.{n}" for n in range(1, 16)]
 
+# The listing whose app each documented command serves. A test run against a command given as a parameter
+# (commands()) carries that listing; Django's views carry their own (tests/django_async_views/).
+COMMAND_LISTINGS: dict[str, tuple[str, ...]] = {
+    "aiohttp": ("9.2",),
+    "aiohttp-gunicorn": ("9.2",),
+    "flask": ("9.5",),
+    "raw-wsgi": ("9.6",),
+    "raw-asgi": ("9.7",),
+    "raw-asgi-gunicorn": ("9.7",),
+    "starlette": ("9.8",),
+    "starlette-gunicorn": ("9.8",),
+    "counter": ("9.9",),
+    "counter-shared": ("9.9",),
+    "django-asgi": (),
+    "django-wsgi": (),
+}
+
+
+def commands(*names: str) -> list:
+    """Documented commands as test parameters, each marked with the listing it serves: `--listing` finds them."""
+    return [
+        pytest.param(name, marks=[pytest.mark.listing(*COMMAND_LISTINGS[name])] if COMMAND_LISTINGS[name] else [])
+        for name in names
+    ]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(

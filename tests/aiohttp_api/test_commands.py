@@ -9,12 +9,13 @@ import pytest
 
 from devenv import servers
 from devenv.embedded import free_port
-from tests.conftest import log_lines
+from tests.conftest import commands, log_lines
 
 COMMANDS = ["aiohttp", "aiohttp-gunicorn"]
 
 
-@pytest.mark.parametrize("name", COMMANDS)
+@pytest.mark.listing("9.1")
+@pytest.mark.parametrize("name", commands(*COMMANDS))
 def test_time_endpoint(start_server, name: str) -> None:
     """Listing 9.1: month, day and time of the server's clock."""
     with start_server(name) as server:
@@ -28,7 +29,7 @@ def test_time_endpoint(start_server, name: str) -> None:
     datetime.strptime(body["time"], "%H:%M:%S.%f")
 
 
-@pytest.mark.parametrize("name", COMMANDS)
+@pytest.mark.parametrize("name", commands(*COMMANDS))
 def test_unreachable_database_is_one_clear_line(name: str) -> None:
     closed = f"postgresql://postgres:secret@127.0.0.1:{free_port()}/products"
     code, output = servers.run_to_exit(name, closed)
@@ -40,7 +41,7 @@ def test_unreachable_database_is_one_clear_line(name: str) -> None:
     assert "postgresql://postgres:***@127.0.0.1" in errors[0]["message"]
 
 
-@pytest.mark.parametrize("name", COMMANDS)
+@pytest.mark.parametrize("name", commands(*COMMANDS))
 def test_missing_database_is_one_clear_line(name: str, database_url: str) -> None:
     wrong = database_url.rsplit("/", 1)[0] + "/no_such_database"
     code, output = servers.run_to_exit(name, wrong)

@@ -12,6 +12,7 @@ import websockets.sync.client
 
 from asgi_raw import asgi_app, wsgi_app
 from devenv import servers
+from tests.conftest import commands
 
 # server command -> the body its app sends. No database: these are the benchmark's ceiling.
 EXPECTED = {
@@ -21,7 +22,7 @@ EXPECTED = {
 }
 
 
-@pytest.fixture(scope="module", params=list(EXPECTED))
+@pytest.fixture(scope="module", params=commands(*EXPECTED))
 def raw_server(request: pytest.FixtureRequest) -> Iterator[servers.RunningServer]:
     with servers.run(request.param) as server:
         yield server
@@ -46,6 +47,7 @@ def test_head_has_headers_and_no_body(raw_server: servers.RunningServer) -> None
     assert response.headers["content-length"] == str(len(EXPECTED[raw_server.command.name]))
 
 
+@pytest.mark.listing("9.7")
 def test_asgi_app_refuses_websockets_politely() -> None:
     # The app receives the websocket scope and closes it before accepting:
     # uvicorn turns that into an HTTP 403 for the handshake.
@@ -56,7 +58,7 @@ def test_asgi_app_refuses_websockets_politely() -> None:
         assert httpx.get(server.url).content == b"ASGI hello!"  # still serving
 
 
-@pytest.mark.parametrize("name", ["raw-asgi", "raw-asgi-gunicorn"])
+@pytest.mark.parametrize("name", commands("raw-asgi", "raw-asgi-gunicorn"))
 def test_asgi_app_completes_the_lifespan(name: str) -> None:
     with servers.run(name) as server:
         pass
@@ -69,6 +71,7 @@ def test_asgi_app_completes_the_lifespan(name: str) -> None:
 # --- in process: the two interfaces side by side -------------------------------------------
 
 
+@pytest.mark.listing("9.6")
 def test_wsgi_is_a_function_that_returns_the_body() -> None:
     started = []
     body = wsgi_app.application({"REQUEST_METHOD": "GET", "PATH_INFO": "/"}, lambda s, h: started.append((s, h)))
@@ -92,6 +95,7 @@ def run_asgi(scope: dict, incoming: list[dict]) -> list[dict]:
     return sent
 
 
+@pytest.mark.listing("9.7")
 def test_asgi_is_a_coroutine_that_sends_events() -> None:
     sent = run_asgi({"type": "http", "method": "GET", "path": "/"}, [{"type": "http.request", "body": b""}])
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
@@ -100,16 +104,19 @@ def test_asgi_is_a_coroutine_that_sends_events() -> None:
     assert sent[1]["body"] == b"ASGI hello!"
 
 
+@pytest.mark.listing("9.7")
 def test_asgi_lifespan_events() -> None:
     sent = run_asgi({"type": "lifespan"}, [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
     assert sent == [{"type": "lifespan.startup.complete"}, {"type": "lifespan.shutdown.complete"}]
 
 
+@pytest.mark.listing("9.7")
 def test_asgi_closes_a_websocket_before_accepting() -> None:
     sent = run_asgi({"type": "websocket", "path": "/"}, [{"type": "websocket.connect"}])
     assert sent == [{"type": "websocket.close", "code": 1000}]
 
 
+@pytest.mark.listing("9.7")
 def test_asgi_raises_on_an_unknown_scope_type() -> None:
     with pytest.raises(NotImplementedError, match="webtransport"):
         run_asgi({"type": "webtransport"}, [])

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.conftest import commands
+
 # Every framework that serves the REST API. Each name is a documented command
 # in devenv/commands.py; the same requests must get the same answers.
 CONTRACT_SERVERS = [
@@ -24,7 +26,7 @@ SERVER_ENV: dict[str, dict[str, str]] = {
 }
 
 
-@pytest.fixture(scope="module", params=CONTRACT_SERVERS)
+@pytest.fixture(scope="module", params=commands(*CONTRACT_SERVERS))
 def api(request: pytest.FixtureRequest, start_server) -> Iterator[httpx.Client]:
     name = request.param
     with start_server(name, env=SERVER_ENV.get(name, {})) as server:

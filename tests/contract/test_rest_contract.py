@@ -1,4 +1,9 @@
-"""The REST contract every framework serves: same requests, same answers, every bad input a JSON 4xx."""
+"""The REST contract every framework serves: same requests, same answers, every bad input a JSON 4xx.
+
+Each test carries the listing that brought its path into the book (9.2 /brands and the app's routes, 9.3
+GET /products/{id}, 9.4 POST /product) and, through the server it runs on (contract/conftest.py), the listing
+of that server's app: 9.2 aiohttp, 9.5 Flask, 9.8 Starlette. The health checks are past the book.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ def product_count(database_url: str) -> int:
 # --- reading -----------------------------------------------------------------------------
 
 
+@pytest.mark.listing("9.2")
 def test_brands_are_all_brands_in_id_order(api: httpx.Client, database_url: str) -> None:
     response = api.get("/brands")
     assert response.status_code == 200
@@ -40,6 +46,7 @@ def test_brands_are_all_brands_in_id_order(api: httpx.Client, database_url: str)
     assert len(expected) == 100
 
 
+@pytest.mark.listing("9.3")
 def test_product_by_id(api: httpx.Client, database_url: str) -> None:
     response = api.get("/products/7")
     assert response.status_code == 200
@@ -48,11 +55,13 @@ def test_product_by_id(api: httpx.Client, database_url: str) -> None:
     assert response.json() == row
 
 
+@pytest.mark.listing("9.3")
 @pytest.mark.parametrize("missing", ["999999", "0", "-1", "2147483647", "-2147483648", "007000"])
 def test_missing_product_is_404(api: httpx.Client, missing: str) -> None:
     assert "exist" in assert_json_error(api.get(f"/products/{missing}"), 404)
 
 
+@pytest.mark.listing("9.3")
 @pytest.mark.parametrize(
     "bad_id",
     [
@@ -75,10 +84,12 @@ def test_bad_product_id_is_400(api: httpx.Client, bad_id: str) -> None:
     assert "product id" in assert_json_error(api.get(f"/products/{bad_id}"), 400)
 
 
+@pytest.mark.listing("9.2")
 def test_unknown_path_is_json_404(api: httpx.Client) -> None:
     assert_json_error(api.get("/no/such/path"), 404)
 
 
+@pytest.mark.listing("9.2")
 def test_wrong_method_is_json_405_with_allow(api: httpx.Client) -> None:
     response = api.delete("/brands")
     assert_json_error(response, 405)
@@ -119,6 +130,7 @@ def create(api: httpx.Client, body: object) -> httpx.Response:
     return api.post("/product", json=body)
 
 
+@pytest.mark.listing("9.4")
 def test_create_returns_201_location_and_product(api: httpx.Client) -> None:
     response = create(api, {"product_name": "contract test kettle", "brand_id": 3})
     assert response.status_code == 201, response.text
@@ -131,6 +143,7 @@ def test_create_returns_201_location_and_product(api: httpx.Client) -> None:
     assert api.get(response.headers["location"]).json() == product
 
 
+@pytest.mark.listing("9.4")
 @pytest.mark.parametrize(
     "name",
     [
@@ -151,6 +164,7 @@ def test_names_are_stored_literally(api: httpx.Client, name: str) -> None:
     assert api.get("/brands").status_code == 200  # the table is still there
 
 
+@pytest.mark.listing("9.4")
 def test_concurrent_creates_all_land(api: httpx.Client) -> None:
     names = [f"concurrent product {i}" for i in range(20)]
     with ThreadPoolExecutor(max_workers=10) as pool:
@@ -194,6 +208,7 @@ BAD_BODIES: list[tuple[str, object]] = [
 ]
 
 
+@pytest.mark.listing("9.4")
 @pytest.mark.parametrize("body", [b for _, b in BAD_BODIES], ids=[label for label, _ in BAD_BODIES])
 def test_bad_bodies_are_400_and_store_nothing(api: httpx.Client, database_url: str, body: object) -> None:
     before = product_count(database_url)
@@ -220,6 +235,7 @@ RAW_BAD_BODIES: list[tuple[str, bytes]] = [
 ]
 
 
+@pytest.mark.listing("9.4")
 @pytest.mark.parametrize("raw", [b for _, b in RAW_BAD_BODIES], ids=[label for label, _ in RAW_BAD_BODIES])
 def test_malformed_bodies_are_400(api: httpx.Client, database_url: str, raw: bytes) -> None:
     before = product_count(database_url)
@@ -227,17 +243,20 @@ def test_malformed_bodies_are_400(api: httpx.Client, database_url: str, raw: byt
     assert product_count(database_url) == before
 
 
+@pytest.mark.listing("9.4")
 def test_missing_content_type_is_taken_as_json(api: httpx.Client) -> None:
     response = api.post("/product", content=json.dumps({"product_name": "no header", "brand_id": 4}))
     assert response.status_code == 201, response.text
 
 
+@pytest.mark.listing("9.4")
 def test_json_with_charset_is_accepted(api: httpx.Client) -> None:
     body = json.dumps({"product_name": "with charset", "brand_id": 4})
     response = api.post("/product", content=body, headers={"Content-Type": "application/json; charset=utf-8"})
     assert response.status_code == 201, response.text
 
 
+@pytest.mark.listing("9.4")
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
 def test_other_content_types_are_415(api: httpx.Client, content_type: str) -> None:
     body = json.dumps({"product_name": "x", "brand_id": 1})
@@ -245,6 +264,7 @@ def test_other_content_types_are_415(api: httpx.Client, content_type: str) -> No
     assert "application/json" in assert_json_error(response, 415)
 
 
+@pytest.mark.listing("9.4")
 def test_body_over_the_limit_is_413(api: httpx.Client, database_url: str) -> None:
     before = product_count(database_url)
     body = json.dumps({"product_name": "x" * MAX_BODY_BYTES, "brand_id": 1})
@@ -254,6 +274,7 @@ def test_body_over_the_limit_is_413(api: httpx.Client, database_url: str) -> Non
     assert api.get("/brands").status_code == 200
 
 
+@pytest.mark.listing("9.4")
 @pytest.mark.parametrize("sign", ["", "-"])
 def test_a_long_integer_is_one_400_message_everywhere(api: httpx.Client, sign: str) -> None:
     # Python refuses to convert more than 4300 digits (ValueError inside json.loads):
@@ -266,12 +287,14 @@ def test_a_long_integer_is_one_400_message_everywhere(api: httpx.Client, sign: s
     assert error.startswith("brand ") and error.endswith(" does not exist")
 
 
+@pytest.mark.listing("9.4")
 @pytest.mark.parametrize("name", ["\u200b", "\ufeff\u2060", " \u200d "], ids=["ZWSP", "BOM+WJ", "ZWJ+spaces"])
 def test_invisible_names_are_blank(api: httpx.Client, name: str) -> None:
     error = assert_json_error(create(api, {"product_name": name, "brand_id": 1}), 400)
     assert "blank" in error
 
 
+@pytest.mark.listing("9.4")
 def test_names_with_an_invisible_character_and_a_visible_one_are_kept(api: httpx.Client) -> None:
     name = "tea\u200bpot \u2060\ufeff"
     response = create(api, {"product_name": name, "brand_id": 1})
@@ -290,6 +313,7 @@ def chunked(body: bytes, size: int = 65536) -> Iterator[bytes]:
         yield body[start : start + size]
 
 
+@pytest.mark.listing("9.4")
 @pytest.mark.parametrize(
     "body",
     [
@@ -308,6 +332,7 @@ def test_chunked_body_over_the_limit_is_413(api: httpx.Client, database_url: str
     assert api.get("/brands").status_code == 200
 
 
+@pytest.mark.listing("9.4")
 @pytest.mark.parametrize("size", [len(VALID_BODY), 500_000, MAX_BODY_BYTES], ids=["small", "500 kB", "at the limit"])
 def test_chunked_body_within_the_limit_is_accepted(api: httpx.Client, size: int) -> None:
     body = VALID_BODY + b" " * (size - len(VALID_BODY))
@@ -339,6 +364,7 @@ HEADER_ATTACKS = {
 }
 
 
+@pytest.mark.listing("9.4")
 @pytest.mark.parametrize("headers", HEADER_ATTACKS.values(), ids=HEADER_ATTACKS.keys())
 def test_oversize_headers_are_refused_and_never_processed(api: httpx.Client, database_url: str, headers: bytes) -> None:
     # Every server bounds the header section: gunicorn (Flask) answers 431, aiohttp
@@ -350,6 +376,7 @@ def test_oversize_headers_are_refused_and_never_processed(api: httpx.Client, dat
     assert api.get("/brands").status_code == 200
 
 
+@pytest.mark.listing("9.4")
 def test_headers_within_the_bounds_are_served(api: httpx.Client) -> None:
     # Host, Content-Type, Content-Length, Connection and these: 100 fields, one of 8000 bytes.
     headers = b"".join(b"X-Header-%d: v\r\n" % i for i in range(MAX_REQUEST_HEADERS - 5))

@@ -6,6 +6,8 @@ import os
 import re
 from html.parser import HTMLParser
 
+import pytest
+
 from devenv import servers
 
 # DEBUG stays off, as deployed, so Django needs a key: this one is only for tests.
@@ -18,6 +20,22 @@ TEST_ENV = {**DEFAULT_TARGETS_ENV, "ASYNC_API_ALLOWED_TARGET_HOSTS": "127.0.0.1"
 NO_ANSWER = "ConnectionError: no HTTP answer (could not connect, or the answer was not HTTP)"
 REFUSED = "RefusedByPolicy: not a public address (ASYNC_API_ALLOWED_TARGET_HOSTS opens a host)"
 VIEWS_SERVERS = ["django-asgi", "django-wsgi"]
+# The listings each path of the async_api app shows (its urls.py is listing 9.13): the async view and its
+# template, async_to_sync, sync_to_async; the loop page shows which event loop an async view runs on.
+PATH_LISTINGS = {
+    "/": ("9.13",),
+    "/requests/": ("9.11", "9.12"),
+    "/requests/async_to_sync": ("9.15", "9.12"),
+    "/requests/sync_to_async": ("9.14",),
+    "/requests/loop": ("9.11",),
+}
+
+
+def paths(*names: str) -> list:
+    """Paths of the views as test parameters, each marked with its listings: `--listing` finds them."""
+    return [pytest.param(path, marks=pytest.mark.listing(*PATH_LISTINGS[path])) for path in names]
+
+
 PROJECT = servers.REPO_ROOT / "django_async_views"
 
 

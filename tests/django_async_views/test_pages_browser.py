@@ -12,6 +12,7 @@ from playwright.async_api import Browser, Page, expect
 from devenv import servers
 from devenv.servers import REPO_ROOT
 
+from .support import PATH_LISTINGS
 from .target import Target
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -46,7 +47,9 @@ def overlap(a: dict, b: dict) -> float:
     return min(a["right"], b["right"]) - max(a["left"], b["left"])
 
 
-@pytest.mark.parametrize("view", BATCH_VIEWS)
+@pytest.mark.parametrize(
+    "view", [pytest.param(view, marks=pytest.mark.listing(*PATH_LISTINGS[path])) for view, path in BATCH_VIEWS.items()]
+)
 async def test_batch_bars_overlap_and_beat_the_serial_bar(
     page: Page, views_server: servers.RunningServer, target: Target, view: str
 ) -> None:
@@ -70,6 +73,7 @@ async def test_batch_bars_overlap_and_beat_the_serial_bar(
     await screenshot(page, f"{views_server.command.name}-{view}")
 
 
+@pytest.mark.listing("9.11", "9.12")
 async def test_failed_requests_are_hatched_and_marked(
     page: Page, views_server: servers.RunningServer, target: Target
 ) -> None:
@@ -98,6 +102,7 @@ async def sleeps_page(page: Page, server: servers.RunningServer, thread_sensitiv
     return sorted(calls, key=lambda bar: bar["left"])
 
 
+@pytest.mark.listing("9.14")
 async def test_thread_sensitive_calls_form_one_staircase(page: Page, views_server: servers.RunningServer) -> None:
     calls = await sleeps_page(page, views_server, True)
     assert len({bar["top"] for bar in calls}) == 1  # one lane: one thread
@@ -106,6 +111,7 @@ async def test_thread_sensitive_calls_form_one_staircase(page: Page, views_serve
     await expect(page.locator("#distinct-threads")).to_have_text("1")
 
 
+@pytest.mark.listing("9.14")
 async def test_thread_insensitive_calls_stack_in_parallel(page: Page, views_server: servers.RunningServer) -> None:
     calls = await sleeps_page(page, views_server, False)
     assert len({bar["top"] for bar in calls}) > 1  # several lanes: several threads
@@ -114,6 +120,7 @@ async def test_thread_insensitive_calls_stack_in_parallel(page: Page, views_serv
     assert any(overlap(a, b) > width / 2 for a, b in itertools.combinations(calls, 2) if a["top"] != b["top"])
 
 
+@pytest.mark.listing("9.11")
 async def test_loop_page_says_what_the_id_means(page: Page, views_server: servers.RunningServer) -> None:
     serials = []
     for _ in range(3):
@@ -131,6 +138,7 @@ async def test_loop_page_says_what_the_id_means(page: Page, views_server: server
     await screenshot(page, f"{views_server.command.name}-loop")
 
 
+@pytest.mark.listing("9.13")
 async def test_index_puts_both_settings_side_by_side(page: Page, views_server: servers.RunningServer) -> None:
     await page.goto(views_server.url + "/")
     true, false = page.locator("#thread-sensitive-true"), page.locator("#thread-sensitive-false")

@@ -10,6 +10,9 @@ import pytest
 
 from devenv import servers
 
+# The timeline drawn above the tables of listing 9.12's page.
+pytestmark = pytest.mark.listing("9.12")
+
 
 @pytest.fixture(scope="module")
 def timeline() -> ModuleType:

@@ -10,7 +10,7 @@ import pytest
 
 from devenv import servers
 
-from .support import NO_ANSWER, TEST_ENV, VIEWS_SERVERS, Tables, number
+from .support import NO_ANSWER, TEST_ENV, VIEWS_SERVERS, Tables, number, paths
 from .target import Target, closed_port_url
 
 BATCH_VIEWS = ["/requests/", "/requests/async_to_sync"]
@@ -27,7 +27,7 @@ def batch_page(server: servers.RunningServer, path: str, url: str, request_num: 
     return Tables(response.text)
 
 
-@pytest.mark.parametrize("path", BATCH_VIEWS)
+@pytest.mark.parametrize("path", paths(*BATCH_VIEWS))
 def test_batch_lists_every_request_with_plausible_times(views_server, target: Target, path: str) -> None:
     delay, request_num, size = 0.2, 8, 1234
     page = batch_page(views_server, path, target.url(delay=delay, size=size, status=201), request_num)
@@ -55,7 +55,7 @@ def test_batch_lists_every_request_with_plausible_times(views_server, target: Ta
     assert number(page.by_id["wall-ms"]) >= number(page.by_id["max-ms"]) - 0.06
 
 
-@pytest.mark.parametrize("path", BATCH_VIEWS)
+@pytest.mark.parametrize("path", paths(*BATCH_VIEWS))
 def test_batch_is_concurrent(views_server, target: Target, path: str) -> None:
     # Sent one after another, 20 requests of 0.3 s would take 6 s; concurrently
     # they take a little over 0.3 s. The bound is loose on purpose: a third of 6 s.
@@ -72,7 +72,7 @@ def test_batch_is_concurrent(views_server, target: Target, path: str) -> None:
     assert number(page.by_id["serial-ms"]) >= request_num * delay * 1000
 
 
-@pytest.mark.parametrize("path", BATCH_VIEWS)
+@pytest.mark.parametrize("path", paths(*BATCH_VIEWS))
 def test_failures_and_successes_in_one_batch(views_server, target: Target, path: str) -> None:
     # Every second request of this key is cut off by the target in the middle of its body.
     url = target.url(delay=0.05, fail_every=2, key=f"{views_server.command.name}{path}")
@@ -84,7 +84,7 @@ def test_failures_and_successes_in_one_batch(views_server, target: Target, path:
     assert page.by_id["failure-count"] == "5"
 
 
-@pytest.mark.parametrize("path", BATCH_VIEWS)
+@pytest.mark.parametrize("path", paths(*BATCH_VIEWS))
 def test_connection_refused_is_a_failure_row(views_server, path: str) -> None:
     page = batch_page(views_server, path, closed_port_url(), 3)
     failures = [row[0] for row in page.tables["failures"][1:]]
@@ -95,7 +95,7 @@ def test_connection_refused_is_a_failure_row(views_server, path: str) -> None:
     assert "min-ms" not in page.by_id  # no times to summarise
 
 
-@pytest.mark.parametrize("path", BATCH_VIEWS)
+@pytest.mark.parametrize("path", paths(*BATCH_VIEWS))
 def test_timeout_is_a_failure_row(views_server, target: Target, path: str) -> None:
     # The servers run with ASYNC_API_REQUEST_TIMEOUT=1; the target waits 3 s.
     started = time.perf_counter()
@@ -105,14 +105,14 @@ def test_timeout_is_a_failure_row(views_server, target: Target, path: str) -> No
     assert failures == ["TimeoutError: no complete answer within 1 s"] * 2
 
 
-@pytest.mark.parametrize("path", BATCH_VIEWS)
+@pytest.mark.parametrize("path", paths(*BATCH_VIEWS))
 def test_error_status_is_a_result_not_a_failure(views_server, target: Target, path: str) -> None:
     page = batch_page(views_server, path, target.url(status=503), 2)
     assert [row[0] for row in page.tables["successes"][1:]] == ["503", "503"]
     assert page.by_id["failure-count"] == "0"
 
 
-@pytest.mark.parametrize("path", BATCH_VIEWS)
+@pytest.mark.parametrize("path", paths(*BATCH_VIEWS))
 def test_script_in_the_url_is_escaped(views_server, target: Target, path: str) -> None:
     script = "<script>alert(1)</script>"
     response = fetch(views_server, path, url=f"{target.url()}?q={script}", request_num=1)
@@ -149,7 +149,7 @@ BAD_BATCH_PARAMS = [
 ]
 
 
-@pytest.mark.parametrize("path", BATCH_VIEWS)
+@pytest.mark.parametrize("path", paths(*BATCH_VIEWS))
 @pytest.mark.parametrize(("params", "wrong"), BAD_BATCH_PARAMS)
 def test_bad_parameter_is_400_naming_it(views_server, path: str, params: dict, wrong: str) -> None:
     response = fetch(views_server, path, **params)
@@ -159,6 +159,7 @@ def test_bad_parameter_is_400_naming_it(views_server, path: str, params: dict, w
     assert error.startswith(wrong) or f"parameter {wrong}" in error, error
 
 
+@pytest.mark.listing("9.13")
 def test_index_links_every_view(views_server) -> None:
     response = fetch(views_server, "/")
     assert response.status_code == 200
@@ -183,6 +184,7 @@ def restricted_server(start_server):
         yield server
 
 
+@pytest.mark.listing("9.11")
 def test_allowed_target_hosts_and_bounds_come_from_the_environment(restricted_server, target: Target) -> None:
     refused = fetch(restricted_server, "/requests/", url=target.url(), request_num=1)
     assert refused.status_code == 400
@@ -192,11 +194,13 @@ def test_allowed_target_hosts_and_bounds_come_from_the_environment(restricted_se
     assert fetch(restricted_server, "/requests/", url=allowed, request_num=4).status_code == 400
 
 
-@pytest.mark.parametrize("path", ["/", *BATCH_VIEWS, "/requests/sync_to_async", "/requests/loop"])
+@pytest.mark.listing("9.13")
+@pytest.mark.parametrize("path", paths("/", *BATCH_VIEWS, "/requests/sync_to_async", "/requests/loop"))
 def test_views_answer_get_only(views_server, path: str) -> None:
     assert httpx.post(views_server.url + path, timeout=10).status_code == 405
 
 
+@pytest.mark.listing("9.11")
 def test_a_malformed_bound_stops_the_server_with_its_name(start_server) -> None:
     with (
         pytest.raises(RuntimeError, match="ASYNC_API_MAX_REQUEST_NUM must be a positive integer, got 'lots'"),

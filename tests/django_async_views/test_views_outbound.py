@@ -17,7 +17,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from devenv import servers
 from products_db.config import connect_params
 
-from .support import DEFAULT_TARGETS_ENV, NO_ANSWER, REFUSED, TEST_ENV, VIEWS_SERVERS, Tables
+from .support import DEFAULT_TARGETS_ENV, NO_ANSWER, REFUSED, TEST_ENV, VIEWS_SERVERS, Tables, paths
 from .target import Target, closed_port_url, not_http_port, running_target
 
 BATCH_VIEWS = ["/requests/", "/requests/async_to_sync"]
@@ -75,7 +75,7 @@ def internal() -> Iterator[Target]:
         yield running
 
 
-@pytest.mark.parametrize("path", BATCH_VIEWS)
+@pytest.mark.parametrize("path", paths(*BATCH_VIEWS))
 @pytest.mark.parametrize("host", INTERNAL_HOSTS)
 def test_an_internal_address_is_refused_by_default(default_server, target: Target, path: str, host: str) -> None:
     key = f"address {default_server.command.name} {path} {host}"
@@ -87,7 +87,7 @@ def test_an_internal_address_is_refused_by_default(default_server, target: Targe
     assert target.seen[key] == 0
 
 
-@pytest.mark.parametrize("path", BATCH_VIEWS)
+@pytest.mark.parametrize("path", paths(*BATCH_VIEWS))
 def test_a_name_of_an_internal_address_is_refused_when_connecting(default_server, target: Target, path: str) -> None:
     # Only a lookup tells where a name leads: the views look it up once, drop the addresses
     # that are not public, and connect to what is left (nothing here).
@@ -98,7 +98,7 @@ def test_a_name_of_an_internal_address_is_refused_when_connecting(default_server
     assert target.seen[key] == 0
 
 
-@pytest.mark.parametrize("path", BATCH_VIEWS)
+@pytest.mark.parametrize("path", paths(*BATCH_VIEWS))
 def test_a_named_host_is_called_whatever_its_address(views_server, target: Target, path: str) -> None:
     key = f"named {views_server.command.name} {path}"
     # 127.0.0.1 is in ASYNC_API_ALLOWED_TARGET_HOSTS (the default server refuses it: see above).
@@ -106,7 +106,7 @@ def test_a_named_host_is_called_whatever_its_address(views_server, target: Targe
     assert target.seen[key] == 3
 
 
-@pytest.mark.parametrize("path", BATCH_VIEWS)
+@pytest.mark.parametrize("path", paths(*BATCH_VIEWS))
 @pytest.mark.parametrize("to", ["127.0.0.1", "localhost"])
 def test_a_redirect_is_an_answer_and_is_not_followed(
     localhost_server, target: Target, internal: Target, path: str, to: str
@@ -131,7 +131,7 @@ def silent_then_closing_port() -> Iterator[int]:
         yield port
 
 
-@pytest.mark.parametrize("path", BATCH_VIEWS)
+@pytest.mark.parametrize("path", paths(*BATCH_VIEWS))
 def test_closed_and_open_ports_that_do_not_answer_http_fail_alike(
     views_server, path: str, greeting_port: int, silent_then_closing_port: int, database_url: str
 ) -> None:
@@ -172,6 +172,7 @@ class Rebinding(AbstractResolver):
         pass
 
 
+@pytest.mark.listing("9.11")
 async def test_the_address_checked_is_the_address_connected_to(target: Target) -> None:
     """DNS rebinding: a name that is public when a check looks it up, and 127.0.0.1 when the connection does.
     The check sits in the lookup aiohttp connects with, so there is no second lookup to differ from the first."""

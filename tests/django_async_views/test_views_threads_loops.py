@@ -29,6 +29,7 @@ def loop(server: servers.RunningServer) -> dict:
     return response.json()
 
 
+@pytest.mark.listing("9.14")
 @pytest.mark.parametrize("flag", ["True", "true"])
 def test_thread_sensitive_calls_share_one_thread_one_after_another(views_server, flag: str) -> None:
     result = sleeps(views_server, flag)
@@ -46,6 +47,7 @@ def test_thread_sensitive_calls_share_one_thread_one_after_another(views_server,
     assert calls[0]["thread"] != result["event_loop"]["thread"]
 
 
+@pytest.mark.listing("9.14")
 @pytest.mark.parametrize("flag", ["False", "false"])
 def test_thread_insensitive_calls_run_on_several_threads_at_once(views_server, flag: str) -> None:
     result = sleeps(views_server, flag)
@@ -61,6 +63,7 @@ def test_thread_insensitive_calls_run_on_several_threads_at_once(views_server, f
     assert result["elapsed_ms"] < CALLS * SLEEP * 1000 * 0.6
 
 
+@pytest.mark.listing("9.14")
 async def test_concurrent_requests_and_the_sensitive_thread(views_server) -> None:
     # Django's ASGI handler gives each request its own ThreadSensitiveContext, so the
     # thread-sensitive calls of two requests run on two threads at the same time (on
@@ -103,6 +106,7 @@ BAD_SLEEP_PARAMS = [
 ]
 
 
+@pytest.mark.listing("9.14")
 @pytest.mark.parametrize(("params", "wrong"), BAD_SLEEP_PARAMS)
 def test_bad_sleep_parameter_is_400_naming_it(views_server, params: dict, wrong: str) -> None:
     response = httpx.get(f"{views_server.url}/requests/sync_to_async", params=params, timeout=10)
@@ -111,6 +115,7 @@ def test_bad_sleep_parameter_is_400_naming_it(views_server, params: dict, wrong:
     assert error.startswith(wrong) or f"parameter {wrong}" in error, error
 
 
+@pytest.mark.listing("9.14")
 def test_sleeps_page_for_format_html_or_a_browser(views_server) -> None:
     """One URL, two answers: JSON for scripts, a page with one lane per thread for format=html or Accept: text/html."""
     url = f"{views_server.url}/requests/sync_to_async"
@@ -138,6 +143,7 @@ def test_sleeps_page_for_format_html_or_a_browser(views_server) -> None:
     assert all("Accept" in response.headers["vary"] for response in answers.values())
 
 
+@pytest.mark.listing("9.14")
 def test_bad_parameter_on_the_sleeps_page_is_a_400_page(views_server) -> None:
     params = {"sleep_time": "soon", "num_calls": "1", "thread_sensitive": "True", "format": "html"}
     response = httpx.get(f"{views_server.url}/requests/sync_to_async", params=params, timeout=10)
@@ -146,6 +152,7 @@ def test_bad_parameter_on_the_sleeps_page_is_a_400_page(views_server) -> None:
     assert Tables(response.text).by_id["error"].startswith("sleep_time")
 
 
+@pytest.mark.listing("9.11")
 def test_loop_is_one_per_process_under_asgi_and_new_per_request_under_wsgi(views_server) -> None:
     seen = [loop(views_server) for _ in range(4)]
     assert len({probe["pid"] for probe in seen}) == 1  # one worker: differences are not other processes
@@ -162,6 +169,7 @@ def test_loop_is_one_per_process_under_asgi_and_new_per_request_under_wsgi(views
         assert seen[0]["thread"] != "MainThread"  # async_to_sync runs the loop in a helper thread
 
 
+@pytest.mark.listing("9.11")
 def test_loop_page_answers_html_to_a_browser_and_a_bad_format_is_400(views_server) -> None:
     url = f"{views_server.url}/requests/loop"
     page = httpx.get(url, headers={"Accept": "text/html"}, timeout=10)
@@ -174,6 +182,7 @@ def test_loop_page_answers_html_to_a_browser_and_a_bad_format_is_400(views_serve
     assert bad.json() == {"error": "format must be html or json, got 'svg'"}
 
 
+@pytest.mark.listing("9.15")
 def test_async_to_sync_runs_on_the_server_loop_under_asgi_only(views_server, target: Target) -> None:
     before = loop(views_server)
     page = httpx.get(

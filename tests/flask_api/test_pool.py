@@ -19,6 +19,9 @@ from products_db.config import Settings
 from products_db.rules import NewProduct, UnknownBrand
 from tests.conftest import query
 
+# The pool of listing 9.5, opened in each gunicorn worker.
+pytestmark = pytest.mark.listing("9.5")
+
 APP_NAME = "flask_api pid %"
 
 

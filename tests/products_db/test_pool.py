@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
+import pytest
 
 from products_db.config import Settings
 from products_db.pool import create_pool
+
+# The pool of listings 9.2 (aiohttp) and 9.8 (Starlette).
+pytestmark = pytest.mark.listing("9.2", "9.8")
 
 
 async def test_waiting_requests_are_served_in_arrival_order(database_url: str) -> None:

@@ -20,6 +20,8 @@ from starlette_app.counter_broadcast import Clients
 from starlette_app.counter_settings import CounterSettings
 from starlette_app.page_headers import security_headers
 
+pytestmark = pytest.mark.listing("9.9")
+
 CONVERGE_TIMEOUT = 10.0
 
 
@@ -66,6 +68,7 @@ async def connect_counted(url: str, expected: int) -> ClientConnection:
     return ws
 
 
+@pytest.mark.listing("9.10")
 def test_page_and_static_files_are_served(counter_server: RunningServer) -> None:
     page = httpx.get(counter_server.url + "/", timeout=10)
     assert page.status_code == 200
@@ -145,6 +148,7 @@ async def test_a_client_that_never_reads_does_not_hold_up_the_others(counter_ser
         await ws.close()
 
 
+@pytest.mark.listing("9.10")
 def test_page_and_static_files_send_security_headers(counter_server: RunningServer) -> None:
     host = f"127.0.0.1:{counter_server.port}"
     for path in ("/", "/static/counter.js", "/static/counter.css"):

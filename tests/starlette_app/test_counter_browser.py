@@ -13,6 +13,9 @@ from devenv.servers import REPO_ROOT
 
 from .test_counter_shared import group_pids, wait_for_workers, worker_rows
 
+# The counter (9.9) and its page (9.10) in a browser.
+pytestmark = pytest.mark.listing("9.9", "9.10")
+
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 # The shared mode needs a write, a NOTIFY and a read per change: allow it a little longer.
 EXPECT_TIMEOUT_MS = 15_000

@@ -24,6 +24,8 @@ from tests.conftest import (
     raw_request,
 )
 
+pytestmark = pytest.mark.listing("9.8")
+
 
 @pytest.fixture(scope="module")
 async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
