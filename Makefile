@@ -35,9 +35,10 @@ demo: install
 
 ## make test: the whole suite against a throwaway Postgres per worker, all dying with the run;
 ## make test LISTING=9.9: only the tests of one listing of the book. Ends with the 15 slowest tests.
-# Six workers on two cores: most tests wait (on a server starting, a timeout, a fault) as much as they
-# compute, and six keep both cores busy; four left them idle a tenth of the time (and took 5-15% longer).
-WORKERS ?= 6
+# Six workers on two cores for the whole suite: most tests wait (on a server starting, a timeout, a fault)
+# as much as they compute, and six keep both cores busy. Two for one listing: each worker costs seconds to
+# start (it collects every test), more than a listing's few dozen tests gain from more of them.
+WORKERS ?= $(if $(LISTING),2,6)
 test: install
 	$(BIN)/python -m pytest -n $(WORKERS) --durations=15 $(if $(LISTING),--listing=$(LISTING))
 

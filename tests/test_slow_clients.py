@@ -22,7 +22,7 @@ import pytest
 from devenv import servers
 from devenv.embedded import free_port
 from products_db.timeouts import BodyTimeout
-from tests.conftest import commands, query
+from tests.conftest import query
 from tests.scale_out.support import need_nginx
 
 BODY_TIMEOUT = 2.0  # low, so that the test is short; the default is products_db.timeouts.DEFAULT_BODY_TIMEOUT
@@ -133,7 +133,7 @@ def timed_gets(url: str, count: int, timeout: float) -> list[tuple[int | str, fl
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", commands(*APPS))
+@pytest.mark.parametrize("name", APPS)
 def test_a_stalled_body_is_answered_408_json_after_body_timeout(start_server, database_url: str, name: str) -> None:
     with start_server(name, env={"BODY_TIMEOUT": str(BODY_TIMEOUT)}) as server:
         expected = {"error": BodyTimeout(BODY_TIMEOUT).message}
@@ -154,7 +154,7 @@ def test_a_stalled_body_is_answered_408_json_after_body_timeout(start_server, da
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", commands(*ASYNC_APPS))
+@pytest.mark.parametrize("name", ASYNC_APPS)
 def test_an_async_server_keeps_answering_with_hundreds_of_slow_header_sockets(start_server, name: str) -> None:
     """One event loop holds a socket that never finishes its headers for the price of a file descriptor."""
     with start_server(name) as server, slow_clients(server.port, headers=300):
@@ -184,7 +184,6 @@ def nginx_in_front(*ports: int) -> Iterator[str]:
         nginx.wait(timeout=30)
 
 
-@pytest.mark.listing("9.5")
 @pytest.mark.slow
 def test_flask_behind_nginx_keeps_answering_slow_clients_that_stop_it_alone(start_server) -> None:
     """gunicorn's sync workers each wait for one client's whole request: eight slowloris sockets take all eight.
@@ -238,7 +237,6 @@ def queued_gets(url: str, count: int) -> tuple[list[int | str], list[threading.T
     return results, threads
 
 
-@pytest.mark.listing("9.5")
 @pytest.mark.slow
 def test_sigterm_resets_the_requests_flask_had_not_accepted_yet(start_server) -> None:
     """gunicorn finishes the requests its workers hold, but those still in the listen backlog are reset."""
@@ -254,7 +252,6 @@ def test_sigterm_resets_the_requests_flask_had_not_accepted_yet(start_server) ->
     assert len(results) == 6 and all(status != 200 for status in results), results
 
 
-@pytest.mark.listing("9.5")
 @pytest.mark.slow
 def test_a_rolling_restart_of_flask_behind_nginx_loses_no_get(start_server) -> None:
     """Two gunicorns behind nginx: a GET reset in the stopping one's backlog is tried again on the other."""
@@ -277,7 +274,6 @@ def test_a_rolling_restart_of_flask_behind_nginx_loses_no_get(start_server) -> N
     assert [status for status, _ in after] == [200] * 10, after
 
 
-@pytest.mark.listing("9.5")
 @pytest.mark.slow
 def test_a_hup_replaces_flask_workers_without_losing_queued_requests(start_server) -> None:
     """`kill -HUP`: new workers take over the same listening socket, so the backlog survives."""

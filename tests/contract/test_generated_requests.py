@@ -93,7 +93,6 @@ def _environment() -> dict[str, str]:
 
 
 @pytest.mark.slow
-@pytest.mark.listing("9.2", "9.3", "9.4")  # every path of the document
 @pytest.mark.parametrize("name", commands(*CONTRACT_SERVERS))
 def test_generated_requests_match_the_document(
     name: str, start_server, generated_database: str, tmp_path: Path

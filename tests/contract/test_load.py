@@ -19,7 +19,7 @@ import pytest
 
 from devenv import servers
 from products_db.config import DEFAULT_POOL_SIZE
-from tests.conftest import commands, query, with_query
+from tests.conftest import query, with_query
 
 from .conftest import SERVER_ENV
 
@@ -102,7 +102,7 @@ def allow_open_files(count: int) -> None:
     assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= CLIENTS + 500, "too few open files allowed for the test"
 
 
-@pytest.fixture(scope="module", params=commands(*PROCESSES))
+@pytest.fixture(scope="module", params=list(PROCESSES))
 def load_server(request: pytest.FixtureRequest, start_server, database_url: str) -> Iterator[LoadServer]:
     name = request.param
     allow_open_files(4 * CLIENTS)  # our clients' sockets, and the server's for them
@@ -134,7 +134,6 @@ async def get_brands(session: aiohttp.ClientSession, url: str, tally: Tally) -> 
 
 
 @pytest.mark.slow
-@pytest.mark.listing("9.2")  # GET /brands
 async def test_a_thousand_clients_stay_within_the_connection_bound(load_server: LoadServer, database_url: str) -> None:
     tally = Tally()
     started = time.monotonic()
@@ -169,7 +168,6 @@ async def create(
             return name, type(error).__name__, None, None
 
 
-@pytest.mark.listing("9.4")
 async def test_concurrent_creates_land_exactly_once(load_server: LoadServer, database_url: str) -> None:
     prefix = f"load {load_server.server.command.name} {uuid.uuid4().hex[:12]} "
     names = [f"{prefix}{i:05d}" for i in range(WRITES)]

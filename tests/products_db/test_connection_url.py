@@ -15,7 +15,7 @@ from devenv import servers
 from devenv.throwaway import throwaway_server
 from products_db.config import ConfigError, connect_params
 from products_db.schema import prepare
-from tests.conftest import commands, query, with_query
+from tests.conftest import query, with_query
 
 # One documented command per app: asyncpg (aiohttp, Starlette), psycopg2 (Flask), Django's backend.
 APPS = ["aiohttp", "flask", "starlette", "django-asgi"]
@@ -92,7 +92,7 @@ def connections_while_serving(server: servers.RunningServer, database_url: str, 
     return rows
 
 
-@pytest.mark.parametrize("name", commands(*APPS))
+@pytest.mark.parametrize("name", APPS)
 def test_application_name_in_the_url_names_every_connection(name: str, start_server, database_url: str) -> None:
     app_name = f"url-test {name}"
     url = with_query(database_url, application_name=app_name.replace(" ", "%20"))
@@ -110,7 +110,7 @@ def socket_database() -> Iterator[str]:
         yield url
 
 
-@pytest.mark.parametrize("name", commands(*APPS))
+@pytest.mark.parametrize("name", APPS)
 def test_a_unix_socket_url_is_used_as_given(name: str, start_server, socket_database: str) -> None:
     assert "?host=/" in socket_database
     app_name = f"socket-test-{name}"

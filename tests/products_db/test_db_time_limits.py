@@ -17,7 +17,6 @@ import pytest
 
 from devenv import servers
 from devenv.servers import RunningServer
-from tests.conftest import commands
 from tests.products_db.test_logs import ONE_WORKER
 
 APPS = ["aiohttp", "flask", "starlette", "django-asgi"]
@@ -46,7 +45,7 @@ def get_brands_in_threads(server: RunningServer, count: int) -> list[tuple[float
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", commands(*APPS))
+@pytest.mark.parametrize("name", APPS)
 def test_a_request_stuck_on_a_lock_is_answered_503(start_server, database_url: str, name: str) -> None:
     env = {**LIMITS, **(DJANGO_ENV if name.startswith("django") else {})}
     with start_server(name, env=env) as server:
@@ -71,7 +70,7 @@ def test_a_request_stuck_on_a_lock_is_answered_503(start_server, database_url: s
 
 
 @pytest.mark.parametrize("variable", ["DB_STATEMENT_TIMEOUT", "BODY_TIMEOUT"])
-@pytest.mark.parametrize("name", commands(*APPS))
+@pytest.mark.parametrize("name", APPS)
 def test_a_bad_time_limit_stops_the_server_with_one_line(name: str, variable: str, database_url: str) -> None:
     env = {variable: "soon", **(DJANGO_ENV if name.startswith("django") else {})}
     # One worker, as in test_logs.py: with several, gunicorn's master may print its own traceback as it halts.

@@ -22,7 +22,7 @@ import pytest
 
 from devenv import embedded, servers
 from products_db.schema import prepare
-from tests.conftest import commands, log_lines
+from tests.conftest import log_lines
 from tests.contract.conftest import CONTRACT_SERVERS, SERVER_ENV
 
 SERVERS = [*CONTRACT_SERVERS, "django-wsgi"]
@@ -84,7 +84,7 @@ def renamed_column_database(database_url: str) -> Iterator[str]:
         admin.close()
 
 
-@pytest.mark.parametrize("name", commands(*SERVERS))
+@pytest.mark.parametrize("name", SERVERS)
 def test_a_500_is_logged_once_with_its_traceback(name: str, start_server, renamed_column_database: str) -> None:
     with start_server(name, database_url=renamed_column_database, env=ENV.get(name, {})) as server:
         response = httpx.get(f"{server.url}/products/1", timeout=30)
@@ -104,7 +104,7 @@ def test_a_500_is_logged_once_with_its_traceback(name: str, start_server, rename
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", commands(*SERVERS))
+@pytest.mark.parametrize("name", SERVERS)
 def test_a_503_is_one_line_without_a_traceback(
     name: str, start_server, stoppable_database: tuple[Path, int, str]
 ) -> None:
@@ -143,7 +143,7 @@ MISSPELT = "sslmod"
 ONE_WORKER = {"flask": "-w 1", "starlette-gunicorn": "--workers 1"}
 
 
-@pytest.mark.parametrize("name", commands(*SERVERS))
+@pytest.mark.parametrize("name", SERVERS)
 def test_a_failed_start_is_one_line(name: str, database_url: str) -> None:
     code, output = servers.run_to_exit(name, f"{database_url}?{MISSPELT}=require", ONE_WORKER.get(name, ""))
     if name != "starlette":

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from devenv import embedded, servers
-from tests.conftest import LOG_LINE, commands, query
+from tests.conftest import LOG_LINE, query
 from tests.products_db.test_logs import UNAVAILABLE, wait_for_pools
 
 SERVERS = ["aiohttp", "aiohttp-gunicorn", "flask", "starlette", "starlette-gunicorn", "django-asgi"]
@@ -111,7 +111,7 @@ def first_200(url: str, since: float) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", commands(*SERVERS))
+@pytest.mark.parametrize("name", SERVERS)
 def test_a_postgres_restart_under_load(name: str, start_server, stoppable_database: tuple[Path, int, str]) -> None:
     data_dir, port, url = stoppable_database
     tag = f"outage-{name}-{time.time_ns()}"

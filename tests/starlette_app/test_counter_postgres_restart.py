@@ -20,8 +20,6 @@ from devenv.throwaway import restartable_server
 from .test_counter import LATEST, assert_stays, wait_for_count, ws_url
 from .test_counter_shared import WORKERS, eventually, group_pids
 
-pytestmark = pytest.mark.listing("9.9")
-
 # A heartbeat of a minute: within the test, only a NOTIFY can carry a change from one worker to
 # another quickly, so a worker that never LISTENs again shows up as a change that takes ~60 s.
 HEARTBEAT = 60.0

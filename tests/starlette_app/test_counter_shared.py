@@ -19,9 +19,6 @@ from devenv.servers import RunningServer
 
 from .test_counter import LATEST, assert_stays, wait_for_count, ws_url
 
-# Listing 9.9's counter, shared by every worker through Postgres.
-pytestmark = pytest.mark.listing("9.9")
-
 # Short, so that recovery after a kill -9 is quick to observe; the defaults are 1 s and 5 s.
 HEARTBEAT = 0.5
 EXPIRY = 2.0

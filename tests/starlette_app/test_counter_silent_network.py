@@ -14,8 +14,6 @@ from tests.silent_proxy import SilenceableProxy
 from .test_counter import assert_stays, wait_for_count, ws_url
 from .test_counter_shared import WORKERS, connect_spread, eventually, worker_rows
 
-pytestmark = pytest.mark.listing("9.9")
-
 HEARTBEAT = 0.5
 # A step given up after a heartbeat, the next heartbeat on a fresh connection: 1.5 s, well within this.
 EXPIRY = 3.0
