@@ -1,4 +1,4 @@
-"""How the suite runs on several workers (`make test` runs `pytest -n 4`): groups, order, and what each worker started.
+"""How the suite runs on several workers (`make test` runs `pytest -n 6`): groups, order, and what each worker started.
 
 A plugin of the suite (tests/conftest.py). pytest-xdist runs tests in worker processes, each with its own
 throwaway Postgres; `--dist loadgroup` (pyproject.toml) sends every test of one group to one worker:
