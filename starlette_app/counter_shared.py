@@ -23,7 +23,7 @@ from .counter_table import (
     DELETE_EXPIRED,
     DELETE_WORKER,
     NOTIFY,
-    TOTAL,
+    OTHERS,
     TOUCH_WORKER,
     UPSERT_WORKER,
     create_table,
@@ -42,13 +42,14 @@ class SharedCount:
 
     Four loops; the first three are woken by an event, so bursts coalesce into one query:
     - write: the local clients changed -> upsert this worker's row and NOTIFY, in one transaction;
-    - read: a NOTIFY arrived (or a heartbeat passed) -> sum the fresh rows and publish the total;
+    - read: a NOTIFY arrived (or a heartbeat passed) -> sum the other workers' fresh rows, add this
+      worker's own clients, and publish the total;
     - heartbeat: refresh this worker's heartbeat, delete expired rows, and re-read the total, which
       is also the safety net for a lost notification;
     - listen: keep the LISTEN connection open, and open it again when it is lost (Postgres restarted,
       the network dropped it), so that updates cross workers in milliseconds again, not at heartbeats.
-    While the database cannot be reached, the clients are still told a number: the last total read,
-    corrected by this worker's own connects and disconnects since (publish_estimate).
+    While the database cannot be reached, the clients are still told a number: the other workers' clients
+    as last read, plus this worker's own (publish_total).
     """
 
     def __init__(
@@ -65,7 +66,7 @@ class SharedCount:
         self.pid = os.getpid()
         self.local_changed = asyncio.Event()
         self.total_changed = asyncio.Event()
-        self.others = 0  # the other workers' clients, as of the last total read
+        self.others = 0  # the other workers' clients, as of the last read
 
     def clients_changed(self) -> None:
         """This worker's clients changed: the write loop stores the new count in its row, then NOTIFYs."""
@@ -133,14 +134,15 @@ class SharedCount:
 
     async def read_total(self) -> None:
         async with self.connection() as connection:
-            total, self.others = await connection.fetchrow(TOTAL, self.expiry, self.worker_id)
-        self.clients.publish(str(total))
+            self.others = await connection.fetchval(OTHERS, self.expiry, self.worker_id)
+        self.publish_total()
 
-    def publish_estimate(self) -> None:
-        """The database cannot be asked: tell the clients the others' last known count plus our own.
+    def publish_total(self) -> None:
+        """Tell the clients the other workers' clients, as last read, plus this worker's own, now.
 
-        A client that connects during an outage gets a number at once (not nothing until the
-        database is back), and this worker's own connects and disconnects still move it.
+        The same sum whether the read just worked or the database cannot be asked: a client that
+        connects during an outage gets a number at once, and this worker's own connects and
+        disconnects still move it.
         """
         self.clients.publish(str(self.others + self.clients.count))
 
@@ -224,7 +226,7 @@ class SharedCount:
                 # number we have, and try again soon (the listener also wakes us once it is back).
                 if not backoff.failures:
                     logger.warning("counter %s failed, retrying: %s", action.__name__, one_line(error))
-                self.publish_estimate()
+                self.publish_total()
                 await backoff.wait()
                 event.set()
             else:

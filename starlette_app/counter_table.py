@@ -32,11 +32,12 @@ ON CONFLICT (worker_id) DO UPDATE SET connections = excluded.connections, heartb
 # Tell every worker (this one included) that the total may have changed; delivered on commit.
 NOTIFY = "SELECT pg_notify('counter_changed', '')"
 CHANNEL = "counter_changed"
-# The total, and the other workers' part of it (what this worker adds its own clients to while the
-# database cannot be asked): not the total minus this worker's count, since its own row may have expired.
-TOTAL = """
-SELECT coalesce(sum(connections), 0)::int, coalesce(sum(connections) FILTER (WHERE worker_id <> $2), 0)::int
-FROM counter_worker WHERE heartbeat >= now() - make_interval(secs => $1)
+# The other workers' clients, from their fresh rows. A worker adds its own clients as it counts them now,
+# never as its row says: the row can lag behind them (a write that failed and waits for its retry), and
+# a total read back with it would step back below a number the clients were already told.
+OTHERS = """
+SELECT coalesce(sum(connections), 0)::int
+FROM counter_worker WHERE heartbeat >= now() - make_interval(secs => $1) AND worker_id <> $2
 """
 # Only the write loop sets connections, so an older count can never overwrite a newer one.
 TOUCH_WORKER = "UPDATE counter_worker SET heartbeat = now() WHERE worker_id = $1"

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -16,6 +17,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from devenv.servers import RunningServer
+from starlette_app.counter_broadcast import Clients
+from starlette_app.counter_shared import SharedCount
+from starlette_app.counter_table import UPSERT_WORKER, create_table
 
 from .test_counter import LATEST, assert_stays, wait_for_count, ws_url
 
@@ -204,3 +208,29 @@ async def test_a_worker_whose_row_was_deleted_writes_it_again(database_url: str,
     # still be unread in the clients' buffers: each client must end on the full total and stay there.
     await asyncio.gather(*(settle(ws, total) for ws in clients))
     await asyncio.gather(*(ws.close() for ws in clients))
+
+
+async def test_a_read_counts_this_workers_clients_as_they_are_not_as_its_row_says(database_url: str) -> None:
+    """In-process: a worker whose write has not landed (it failed and waits for its retry) reads the total.
+
+    Its clients were already told a number that counts the newest client; the read must not tell them
+    one from the row, which does not count it yet: the count would step back, then forward again.
+    """
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    published: list[str] = []
+    clients = Clients(send_timeout=1.0)
+    clients.publish = published.append  # type: ignore[method-assign]
+    count = SharedCount(clients, pool, database_url, heartbeat=HEARTBEAT, expiry=EXPIRY, retry_max=1.0)
+    other = uuid.uuid4()
+    try:
+        await create_table(pool)
+        await pool.execute(UPSERT_WORKER, other, "another host", 1, 2)  # another worker, with two clients
+        clients.add(object())  # type: ignore[arg-type]
+        await count.write_row()  # this worker's row: one client
+        clients.add(object())  # type: ignore[arg-type]  # a second one, not written yet
+        await count.read_total()
+        assert count.others >= 2  # the other worker's row, and any a test before left to expire
+        assert published == [str(count.others + 2)]
+    finally:
+        await pool.execute("DELETE FROM counter_worker WHERE worker_id = ANY($1::uuid[])", [other, count.worker_id])
+        await pool.close()
