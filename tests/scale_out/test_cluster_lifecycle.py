@@ -38,8 +38,12 @@ async def clients_on_every_host(server: RunningServer, per_host: int = 2) -> Non
     await asyncio.gather(*(client.ws.close() for client in clients))
 
 
-def kill_part_way(database_url: str) -> tuple[int, list[str]]:
-    """Start a cluster, SIGKILL it while its hosts start; its pid and what it left behind."""
+def kill_part_way(database_url: str) -> tuple[int, list[str], list[str]]:
+    """Start a cluster, SIGKILL it while its hosts start; its pid, what it had made, and what it left behind.
+
+    What it had made is read before the kill: once its pid is dead, any scale_out command starting in
+    parallel (nginx in front of Flask, the benchmark's rows) may remove its run folder, as the next
+    cluster would."""
     killed = subprocess.Popen(
         servers.COMMANDS["cluster"].argv(free_port(), "--hosts 2"),
         cwd=servers.REPO_ROOT,
@@ -57,23 +61,25 @@ def kill_part_way(database_url: str) -> tuple[int, list[str]]:
         assert time.monotonic() < deadline, "the hosts' servers never started"
         time.sleep(0.05)
     children = supervisor.children(recursive=True)
+    made = leftovers(killed.pid)
     killed.kill()  # SIGKILL while the hosts start: the supervisor runs no clean-up at all
     killed.wait()
     killed.stdout.close()
     # Its children die with it (the kernel sends each SIGTERM); its namespaces, links and folder stay.
     _, alive = psutil.wait_procs(children, timeout=20)
     assert not alive, alive
-    return killed.pid, leftovers(killed.pid)
+    return killed.pid, made, leftovers(killed.pid)
 
 
 async def test_a_run_killed_part_way_is_cleaned_up_by_the_next_and_sigterm_leaves_nothing(
     start_server, database_url: str
 ) -> None:
     need_nginx()
-    killed, stale = kill_part_way(database_url)
-    assert any(name.startswith(f"scale-out-{killed}-") for name in stale), stale  # its run folder
-    if os.geteuid() == 0:  # namespace mode: a namespace and a link per host, and the bridge
-        assert len([name for name in stale if name.startswith(f"scl{killed}")]) == 5, stale
+    killed, made, stale = kill_part_way(database_url)
+    assert any(name.startswith(f"scale-out-{killed}-") for name in made), made  # its run folder
+    if os.geteuid() == 0:  # namespace mode: a namespace and a link per host, and the bridge, left behind
+        network = sorted(name for name in made if name.startswith(f"scl{killed}"))
+        assert len(network) == 5 and sorted(name for name in stale if name.startswith("scl")) == network, stale
     with start_server("cluster", env=COUNTER_ENV, extra_args="--hosts 2") as server:
         assert not leftovers(killed), f"the next run left {stale} in place"
         await clients_on_every_host(server)
