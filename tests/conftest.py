@@ -211,10 +211,7 @@ COMMAND_LISTINGS: dict[str, tuple[str, ...]] = {
     "raw-asgi-gunicorn": ("9.7",),
     "starlette": ("9.8",),
     "starlette-gunicorn": ("9.8",),
-    "counter": ("9.9",),
-    "counter-shared": ("9.9",),
     "django-asgi": (),
-    "django-wsgi": (),
 }
 
 
