@@ -19,6 +19,9 @@ NEW_PRODUCT_FIELDS = ("product_name", "brand_id")
 # digits into an int takes time quadratic in their number (CPython refuses past
 # 4300 digits with a ValueError), and INTEGER has 10 digits anyway.
 MAX_INTEGER_DIGITS = 100
+# Unicode's Bidi_Control characters: marks, embeddings, overrides and isolates that
+# reorder the text around them.
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _INTEGER = re.compile(r"-?[0-9]{1,20}")
 
 
@@ -81,13 +84,23 @@ def _bounded_int(digits: str) -> int:
     return int(digits)
 
 
+def _object_without_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """json.loads calls this for each object: a key sent twice is refused, where dict() keeps the last."""
+    obj: dict[str, object] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise InvalidInput(f"request body has the key {key[:50]!r} more than once")
+        obj[key] = value
+    return obj
+
+
 def decode_json_body(raw: bytes) -> object:
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge()
     if not raw.strip():
         raise InvalidInput("request body is empty: send a JSON object")
     try:
-        return json.loads(raw.decode("utf-8"), parse_int=_bounded_int)
+        return json.loads(raw.decode("utf-8"), parse_int=_bounded_int, object_pairs_hook=_object_without_duplicates)
     except UnicodeDecodeError:
         raise InvalidInput("request body is not valid UTF-8") from None
     except json.JSONDecodeError as error:
@@ -110,14 +123,21 @@ def parse_new_product(body: object) -> NewProduct:
     name = body["product_name"]
     if not isinstance(name, str):
         raise InvalidInput("product_name must be a string")
+    # One spelling per name: "é" may arrive as one code point (NFC) or as "e" plus a
+    # combining accent (NFD); stored as sent, the two would be different names that look alike.
+    name = unicodedata.normalize("NFC", name)
     if not name:
         raise InvalidInput("product_name must not be empty")
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidInput(f"product_name must be at most {MAX_NAME_LENGTH} characters")
     if is_blank(name):
         raise InvalidInput(BLANK_NAME)
-    if "\x00" in name:
-        raise InvalidInput("product_name must not contain NUL characters")  # Postgres TEXT cannot hold them
+    refused = next((c for c in name if unicodedata.category(c) == "Cc" or c in BIDI_CONTROLS), None)
+    if refused is not None:
+        # Controls fake lines in logs and terminals (CR, LF, ESC[31m; Postgres TEXT cannot hold NUL),
+        # and a bidirectional override shows "gnp.exe" as "exe.png".
+        kind = "bidirectional control" if refused in BIDI_CONTROLS else "control character"
+        raise InvalidInput(f"product_name must not contain a {kind} (U+{ord(refused):04X})")
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:

@@ -302,6 +302,62 @@ def test_names_with_an_invisible_character_and_a_visible_one_are_kept(api: httpx
     assert api.get(response.headers["location"]).json()["product_name"] == name
 
 
+# Names that would show something else than what they hold: a terminal colour, a line that fakes a
+# log entry, text turned around by a bidirectional override ("gnp.exe" shows as "exe.png").
+HOSTILE_NAMES: list[tuple[str, str, str]] = [
+    ("ANSI colour", "\x1b[31mred\x1b[0m kettle", "control character (U+001B)"),
+    ("fake log line", "kettle\r\n2026-12-05 INFO admin logged in", "control character (U+000D)"),
+    ("line feed", "kettle\nmug", "control character (U+000A)"),
+    ("tab", "tea\tpot", "control character (U+0009)"),
+    ("DEL", "tea\x7fpot", "control character (U+007F)"),
+    ("C1 control", "tea\x85pot", "control character (U+0085)"),
+    ("right-to-left override", "holiday\u202egnp.exe", "bidirectional control (U+202E)"),
+    ("isolate", "tea\u2067pot\u2069", "bidirectional control (U+2067)"),
+    ("right-to-left mark", "tea\u200fpot", "bidirectional control (U+200F)"),
+    ("Arabic letter mark", "tea\u061cpot", "bidirectional control (U+061C)"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "rule"), [(n, r) for _, n, r in HOSTILE_NAMES], ids=[label for label, _, _ in HOSTILE_NAMES]
+)
+def test_names_with_controls_are_400_naming_the_rule(
+    api: httpx.Client, database_url: str, name: str, rule: str
+) -> None:
+    before = product_count(database_url)
+    error = assert_json_error(create(api, {"product_name": name, "brand_id": 1}), 400)
+    assert error == f"product_name must not contain a {rule}"
+    assert product_count(database_url) == before
+
+
+def test_names_are_stored_in_nfc(api: httpx.Client, database_url: str) -> None:
+    """ "é" as one code point (NFC) or as "e" and a combining accent (NFD) is one name, stored once spelled."""
+    nfd, nfc = "Cafe\u0301 cre\u0300me nfd", "Caf\u00e9 cr\u00e8me nfd"
+    responses = [create(api, {"product_name": spelling, "brand_id": 1}) for spelling in (nfd, nfc)]
+    assert [r.status_code for r in responses] == [201, 201], [r.text for r in responses]
+    assert [r.json()["product_name"] for r in responses] == [nfc, nfc]
+    ids = [r.json()["product_id"] for r in responses]
+    stored = query(database_url, f"SELECT product_name FROM product WHERE product_id IN ({ids[0]}, {ids[1]})")
+    assert [row["product_name"] for row in stored] == [nfc, nfc]
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        (b'{"product_name": "twice", "brand_id": 1, "brand_id": 2}', "brand_id"),
+        (b'{"product_name": "a", "product_name": "b", "brand_id": 1}', "product_name"),
+        (b'{"product_name": "x", "brand_id": 1, "extra": {"k": 1, "k": 1}}', "k"),
+    ],
+    ids=["brand_id", "product_name", "nested"],
+)
+def test_a_key_sent_twice_is_400(api: httpx.Client, database_url: str, raw: bytes, key: str) -> None:
+    """A body with a key twice means one thing to one parser and another to the next: refused, not last-one-wins."""
+    before = product_count(database_url)
+    error = assert_json_error(api.post("/product", content=raw, headers={"Content-Type": JSON}), 400)
+    assert error == f"request body has the key {key!r} more than once"
+    assert product_count(database_url) == before
+
+
 # --- chunked bodies ----------------------------------------------------------------------
 
 VALID_BODY = b'{"product_name": "chunked", "brand_id": 1}'
