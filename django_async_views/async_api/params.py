@@ -29,6 +29,8 @@ class Limits:
     max_sleep_time: float
     max_total_sleep: float
     request_timeout: float
+    max_response_bytes: int
+    max_batch_bytes: int
     allowed_target_hosts: tuple[str, ...]
 
     @classmethod
@@ -41,6 +43,8 @@ class Limits:
             max_sleep_time=settings.ASYNC_API_MAX_SLEEP_TIME,
             max_total_sleep=settings.ASYNC_API_MAX_TOTAL_SLEEP,
             request_timeout=settings.ASYNC_API_REQUEST_TIMEOUT,
+            max_response_bytes=settings.ASYNC_API_MAX_RESPONSE_BYTES,
+            max_batch_bytes=settings.ASYNC_API_MAX_BATCH_BYTES,
             allowed_target_hosts=tuple(settings.ASYNC_API_ALLOWED_TARGET_HOSTS),
         )
 

@@ -6,11 +6,15 @@ import asyncio
 import statistics
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import aiohttp
 
 from .loops import LoopInfo, running_loop_info
-from .outbound import PolicyResolver, TargetPolicy, failure_reason
+from .outbound import PolicyResolver, failure_reason
+
+if TYPE_CHECKING:
+    from .params import Limits
 
 
 def since(origin: float) -> float:
@@ -61,7 +65,40 @@ class Batch:
         return sum(result.time_ms for result in [*self.successes, *self.failures])
 
 
-async def get_url_details(session: aiohttp.ClientSession, url: str, origin: float) -> Success:
+class AnswerTooLarge(Exception):
+    """An answer read past the bytes allowed: the request stops reading and fails."""
+
+
+class ReadBudget:
+    """The bytes a batch may read: at most max_answer of one answer, max_batch of all of them.
+
+    The batch's requests share it without a lock: they run on one thread, one event loop,
+    and none awaits between reading `read` and adding to it.
+    """
+
+    def __init__(self, max_answer: int, max_batch: int) -> None:
+        self.max_answer = max_answer
+        self.max_batch = max_batch
+        self.read = 0
+
+    def check_declared(self, content_length: int | None) -> None:
+        if content_length is not None and content_length > self.max_answer:
+            raise AnswerTooLarge(self.over_answer(f"declares {content_length:,} bytes"))
+
+    def take(self, chunk: int, answer_so_far: int) -> None:
+        self.read += chunk
+        if answer_so_far > self.max_answer:
+            raise AnswerTooLarge(self.over_answer("stopped reading"))
+        if self.read > self.max_batch:
+            raise AnswerTooLarge(
+                f"the batch read over {self.max_batch:,} bytes (ASYNC_API_MAX_BATCH_BYTES), stopped reading"
+            )
+
+    def over_answer(self, what: str) -> str:
+        return f"the answer is over {self.max_answer:,} bytes (ASYNC_API_MAX_RESPONSE_BYTES), {what}"
+
+
+async def get_url_details(session: aiohttp.ClientSession, url: str, origin: float, budget: ReadBudget) -> Success:
     sent_ms = since(origin)
     response = None  # set once the status line and headers have arrived
     try:
@@ -70,25 +107,30 @@ async def get_url_details(session: aiohttp.ClientSession, url: str, origin: floa
         # (a 302 to http://127.0.0.1:5432/ from an allowed host, say).
         async with session.get(url, allow_redirects=False) as response:
             # Count the body as it streams in rather than holding it: a hundred copies
-            # of a large page would otherwise sit in memory at once.
+            # of a large page would otherwise sit in memory at once. Leaving the block
+            # early closes the connection, so the rest of a huge answer is never read.
+            budget.check_declared(response.content_length)
             body_length = 0
             async for chunk in response.content.iter_chunked(64 * 1024):
                 body_length += len(chunk)
+                budget.take(len(chunk), body_length)
     except Exception as error:
         reason = failure_reason(error, answered=response is not None, timeout=session.timeout.total)
         raise Failure(reason, sent_ms, since(origin)) from error
     return Success(response.status, sent_ms, since(origin), body_length)
 
 
-async def make_requests(url: str, request_num: int, request_timeout: float, policy: TargetPolicy) -> Batch:
+async def make_requests(url: str, request_num: int, limits: Limits) -> Batch:
     # One session, one connection pool for the whole batch. Its limit is the
-    # batch size, so all requests are in flight at once rather than queued. Its
-    # resolver connects only to addresses the policy allows (outbound.py).
-    connector = aiohttp.TCPConnector(limit=request_num, resolver=PolicyResolver(policy))
-    client_timeout = aiohttp.ClientTimeout(total=request_timeout)
+    # batch size, so all requests are in flight at once rather than queued, and
+    # the batch takes no longer than one request's timeout. Its resolver connects
+    # only to addresses the policy allows (outbound.py).
+    connector = aiohttp.TCPConnector(limit=request_num, resolver=PolicyResolver(limits.target_policy))
+    client_timeout = aiohttp.ClientTimeout(total=limits.request_timeout)
+    budget = ReadBudget(limits.max_response_bytes, limits.max_batch_bytes)
     origin = time.perf_counter()
     async with aiohttp.ClientSession(connector=connector, timeout=client_timeout) as session:
-        requests = [get_url_details(session, url, origin) for _ in range(request_num)]
+        requests = [get_url_details(session, url, origin, budget) for _ in range(request_num)]
         # return_exceptions=True: one failed request becomes a row in the page
         # instead of cancelling the whole batch.
         results = await asyncio.gather(*requests, return_exceptions=True)

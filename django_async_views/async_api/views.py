@@ -52,7 +52,7 @@ async def requests_view(request: HttpRequest) -> HttpResponse:
     Django gives it a fresh loop of its own, so it still sends its requests concurrently."""
     limits = Limits.from_settings()
     params = parse_batch(request.GET, limits)
-    batch = await make_requests(params.url, params.request_num, limits.request_timeout, limits.target_policy)
+    batch = await make_requests(params.url, params.request_num, limits)
     return batch_page(request, batch, "async view")
 
 
@@ -63,7 +63,7 @@ def requests_view_sync(request: HttpRequest) -> HttpResponse:
     coroutine is sent to the server's running loop; under WSGI a new loop is made for this call."""
     limits = Limits.from_settings()
     params = parse_batch(request.GET, limits)
-    batch = async_to_sync(make_requests)(params.url, params.request_num, limits.request_timeout, limits.target_policy)
+    batch = async_to_sync(make_requests)(params.url, params.request_num, limits)
     return batch_page(request, batch, "sync view + async_to_sync")
 
 

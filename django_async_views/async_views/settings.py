@@ -157,8 +157,13 @@ ASYNC_API_MAX_SLEEP_TIME = positive_setting("ASYNC_API_MAX_SLEEP_TIME", 10)
 # sleep_time x num_calls: thread-sensitive sleeps run one after another, and
 # gunicorn's sync worker is killed after 30 s (its default timeout) without an answer.
 ASYNC_API_MAX_TOTAL_SLEEP = positive_setting("ASYNC_API_MAX_TOTAL_SLEEP", 25)
-# Seconds each outgoing request of the requests views may take.
+# Seconds each outgoing request of the requests views may take. The requests of a batch
+# run at once, so the whole batch takes no longer than this either.
 ASYNC_API_REQUEST_TIMEOUT = positive_setting("ASYNC_API_REQUEST_TIMEOUT", 10)
+# Bytes the requests views read of one answer, and of all the answers of a batch: past
+# them a request stops reading and fails, so a target that streams gigabytes costs little.
+ASYNC_API_MAX_RESPONSE_BYTES = positive_setting("ASYNC_API_MAX_RESPONSE_BYTES", 1024 * 1024, int)
+ASYNC_API_MAX_BATCH_BYTES = positive_setting("ASYNC_API_MAX_BATCH_BYTES", 10 * 1024 * 1024, int)
 # The requests views fetch the URL they are given. Empty: any host whose addresses are
 # public (never loopback, private, link-local, ...: async_api/outbound.py). Otherwise the
 # hosts they may call, comma-separated, whatever their addresses: 127.0.0.1 for the demo.

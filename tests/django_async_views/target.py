@@ -16,16 +16,19 @@ from devenv.embedded import free_port
 
 
 class Target:
-    """GET /?delay=S&status=N&size=B&fail_every=K&key=X&location=U
+    """GET /?delay=S&status=N&size=B&fail_every=K&key=X&location=U&stream=B&declare=L
 
     Waits S seconds, then answers status N with a body of B bytes (and a Location header
     U when given, for a redirect). With fail_every=K every K-th request of the same key is
     cut off in the middle of its body, so one batch can hold both successes and failures.
+    With stream=B the body is B bytes streamed in 64 KiB chunks (declared as L bytes with
+    declare=L), and `sent` counts what each key's requests wrote before the client left.
     """
 
     def __init__(self) -> None:
         self.port = free_port()
         self.seen: collections.Counter[str] = collections.Counter()
+        self.sent: collections.Counter[str] = collections.Counter()
 
     def url(self, host: str = "127.0.0.1", **params: object) -> str:
         query = f"?{urlencode(params)}" if params else ""
@@ -47,10 +50,25 @@ class Target:
             assert request.transport is not None
             request.transport.close()
             return response
+        if "stream" in query:
+            return await self.stream(request, int(query["stream"]), query.get("declare"), query.get("key", ""))
         headers = {"Location": query["location"]} if "location" in query else None
         return web.Response(
             status=int(query.get("status", "200")), body=b"x" * int(query.get("size", "10")), headers=headers
         )
+
+    async def stream(self, request: web.Request, size: int, declare: str | None, key: str) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Length": declare} if declare else None)
+        await response.prepare(request)
+        chunk = b"x" * 65536
+        try:
+            for start in range(0, size, len(chunk)):
+                part = chunk[: size - start]
+                await response.write(part)  # waits while the client's socket is full
+                self.sent[key] += len(part)
+        except ConnectionError:
+            pass  # the client stopped reading and closed the connection
+        return response
 
     async def serve(self, started: threading.Event, stop: asyncio.Event) -> None:
         app = web.Application()

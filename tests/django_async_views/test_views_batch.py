@@ -105,6 +105,44 @@ def test_timeout_is_a_failure_row(views_server, target: Target, path: str) -> No
     assert failures == [f"TimeoutError: no complete answer within {REQUEST_TIMEOUT} s"] * 2
 
 
+MiB = 1024 * 1024
+OVER_ANSWER = "AnswerTooLarge: the answer is over 1,048,576 bytes (ASYNC_API_MAX_RESPONSE_BYTES)"
+
+
+@pytest.mark.parametrize("path", paths(*BATCH_VIEWS))
+def test_an_endless_answer_is_cut_off_as_that_requests_failure(views_server, target: Target, path: str) -> None:
+    """A target streaming 1 GiB: each request reads its 1 MiB (ASYNC_API_MAX_RESPONSE_BYTES), fails, and hangs up."""
+    key = f"endless {path}"
+    page = batch_page(views_server, path, target.url(stream=1024 * MiB, key=key), 3)
+    failures = [row[0] for row in page.tables["failures"][1:]]
+    assert failures == [f"{OVER_ANSWER}, stopped reading"] * 3
+    assert page.by_id["success-count"] == "0"
+    # What the target could write: the MiB read by each request, plus what the sockets' buffers held.
+    print(f"{path}: the target wrote {target.sent[key]:,} bytes")
+    assert target.sent[key] < 3 * 32 * MiB, target.sent[key]
+
+
+@pytest.mark.parametrize("path", paths(*BATCH_VIEWS))
+def test_an_answer_declared_too_large_is_not_read(views_server, target: Target, path: str) -> None:
+    page = batch_page(views_server, path, target.url(stream=2 * MiB, declare=2 * MiB), 1)
+    assert [row[0] for row in page.tables["failures"][1:]] == [f"{OVER_ANSWER}, declares 2,097,152 bytes"]
+
+
+@pytest.mark.parametrize("path", paths(*BATCH_VIEWS))
+def test_the_batch_reads_at_most_its_total(views_server, target: Target, path: str) -> None:
+    """Twelve answers of 1,000,000 bytes each fit the bound for one answer, not the batch's 10 MiB together."""
+    size, request_num = 1_000_000, 12
+    page = batch_page(views_server, path, target.url(stream=size), request_num)
+    successes = page.tables.get("successes", [[]])[1:]
+    failures = [row[0] for row in page.tables["failures"][1:]]
+    assert [int(row[2]) for row in successes] == [size] * len(successes)
+    assert len(successes) * size <= 10 * MiB
+    assert len(successes) + len(failures) == request_num
+    assert set(failures) == {
+        "AnswerTooLarge: the batch read over 10,485,760 bytes (ASYNC_API_MAX_BATCH_BYTES), stopped reading"
+    }
+
+
 @pytest.mark.parametrize("path", paths(*BATCH_VIEWS))
 def test_error_status_is_a_result_not_a_failure(views_server, target: Target, path: str) -> None:
     page = batch_page(views_server, path, target.url(status=503), 2)
@@ -179,7 +217,12 @@ def test_index_links_every_view(views_server) -> None:
 
 @pytest.fixture(scope="module")
 def restricted_server(start_server):
-    env = {**TEST_ENV, "ASYNC_API_ALLOWED_TARGET_HOSTS": "localhost", "ASYNC_API_MAX_REQUEST_NUM": "3"}
+    env = {
+        **TEST_ENV,
+        "ASYNC_API_ALLOWED_TARGET_HOSTS": "localhost",
+        "ASYNC_API_MAX_REQUEST_NUM": "3",
+        "ASYNC_API_MAX_RESPONSE_BYTES": "1000",
+    }
     with start_server(VIEWS_SERVERS[0], env=env) as server:
         yield server
 
@@ -192,6 +235,12 @@ def test_allowed_target_hosts_and_bounds_come_from_the_environment(restricted_se
     allowed = target.url().replace("127.0.0.1", "localhost")
     assert fetch(restricted_server, "/requests/", url=allowed, request_num=3).status_code == 200
     assert fetch(restricted_server, "/requests/", url=allowed, request_num=4).status_code == 400
+    fits, over = (
+        Tables(fetch(restricted_server, "/requests/", url=target.url("localhost", stream=size), request_num=1).text)
+        for size in (1000, 1001)
+    )
+    assert fits.tables["successes"][1][2] == "1000"
+    assert over.tables["failures"][1][0].startswith("AnswerTooLarge: the answer is over 1,000 bytes")
 
 
 @pytest.mark.listing("9.13")
