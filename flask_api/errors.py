@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, request
+from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from products_db.outage import OUTAGE, database_unavailable
@@ -33,6 +34,12 @@ def http_error(error: HTTPException) -> Response:
     return json_error(error.code or 500, (error.name or "error").lower(), headers)
 
 
+def malformed_body(error: ParseException) -> Response:
+    """gunicorn parses a chunked body as the view reads it: a bad chunk size raises there, in the app."""
+    # What follows on the connection cannot be parsed either: close it after this answer.
+    return json_error(400, f"request body is malformed: {error}", {"Connection": "close"})
+
+
 def unexpected_error(error: Exception) -> Response:
     if database_unavailable(error):
         # Postgres stopping, starting or out of reach (psycopg2's OperationalError,
@@ -48,4 +55,5 @@ def setup_errors(app: Flask) -> None:
     app.register_error_handler(InvalidInput, domain_error)
     app.register_error_handler(ProductNotFound, domain_error)
     app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(ParseException, malformed_body)
     app.register_error_handler(Exception, unexpected_error)

@@ -51,12 +51,42 @@ class OneLine(logging.Filter):
         return True
 
 
+# The line each server writes at WARNING for a request it cannot parse (a byte that is
+# not ASCII in the path, a header line too long, garbage): the client's fault, which
+# nobody running the server can act on, and a line for anyone who sends garbage.
+CLIENT_FAULTS = {
+    "gunicorn.error": "Invalid request from ip=",
+    "uvicorn.error": "Invalid HTTP request received.",
+}
+
+
+class ClientFaultAtInfo(logging.Filter):
+    """Lower a server's line about a request it could not parse from WARNING to INFO."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        prefix = CLIENT_FAULTS.get(record.name)
+        if record.levelno != logging.WARNING or prefix is None or not record.getMessage().startswith(prefix):
+            return True
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        return logging.getLogger(record.name).isEnabledFor(logging.INFO)  # gone under --log-level warning
+
+
+_CLIENT_FAULT_AT_INFO = ClientFaultAtInfo()
+
+
+def client_faults_at_info() -> None:
+    """Put ClientFaultAtInfo on the servers' own loggers (a logger's filters see what is logged on it)."""
+    for name in CLIENT_FAULTS:
+        logging.getLogger(name).addFilter(_CLIENT_FAULT_AT_INFO)  # once: addFilter skips a filter it has
+
+
 def configure_logging() -> None:
     """Send log records to stderr in LOG_FORMAT, unless this process has configured logging already.
 
     gunicorn and uvicorn set up only their own loggers, so without this an app's
     records would reach Python's last-resort handler: the bare message, no time, no pid.
     """
+    client_faults_at_info()
     if logging.getLogger().handlers:
         return  # a deployer's configuration (or a test runner's) wins
     logging.config.dictConfig(LOG_CONFIG)

@@ -6,7 +6,7 @@ import logging
 from http import HTTPStatus
 
 from starlette.exceptions import HTTPException
-from starlette.requests import HTTPConnection
+from starlette.requests import ClientDisconnect, HTTPConnection
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, Send
 
@@ -25,6 +25,14 @@ async def domain_error(conn: HTTPConnection, error: Exception) -> Response:
     # 415; ProductNotFound is 404. Each carries its status and message.
     assert isinstance(error, InvalidInput | ProductNotFound)
     return json_error(error.status, error.message)
+
+
+async def client_gone(conn: HTTPConnection, error: Exception) -> Response:
+    """The client hung up before its body arrived, or the server's parser refused the body and answered itself.
+
+    Nobody reads an answer now (the server drops it), and there is nothing to log: the client did this.
+    """
+    return json_error(400, "the request body did not arrive whole")
 
 
 async def http_error(conn: HTTPConnection, error: Exception) -> Response:
@@ -90,4 +98,5 @@ exception_handlers: dict[type[Exception], ExceptionHandler] = {
     InvalidInput: domain_error,
     ProductNotFound: domain_error,
     HTTPException: http_error,
+    ClientDisconnect: client_gone,
 }

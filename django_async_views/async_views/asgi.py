@@ -19,7 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from products_db.config import ConfigError
 from products_db.http_limits import HeaderLimits
-from products_db.logs import startup_failed
+from products_db.logs import client_faults_at_info, startup_failed
 from products_db.timeouts import body_timeout
 
 from .request_signals import skip_request_started_receivers
@@ -30,6 +30,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "async_views.settings")
 try:
     # What get_asgi_application() does, with a handler that reuses request threads.
     django.setup(set_prefix=False)
+    client_faults_at_info()  # uvicorn's line for a request it cannot parse: INFO, not WARNING (products_db/logs.py)
     skip_request_started_receivers()  # a trip to a thread per request saved (request_signals.py)
     # As many request threads as the pool has connections: each runs one request's queries.
     django_application = ReusedThreadsASGIHandler(threads=settings.DB_POOL_SIZE)

@@ -126,6 +126,7 @@ LOGGING = {
         **LOG_CONFIG["filters"],
         "not_a_503": {"()": "django.utils.log.CallbackFilter", "callback": _not_a_503},
     },
+    "handlers": {**LOG_CONFIG["handlers"], "nowhere": {"class": "logging.NullHandler"}},
     "loggers": {
         **LOG_CONFIG["loggers"],
         # No handlers of its own (no console filtered by DEBUG, no mail): up to the root's stderr.
@@ -134,8 +135,9 @@ LOGGING = {
         # a 4xx is the client's mistake (the other apps log none), a warning per 404 is noise.
         "django.request": {"level": "ERROR", "filters": ["not_a_503"]},
         # A Host outside ALLOWED_HOSTS is a 400 too, which Django logs as an error with a
-        # traceback; scanners send plenty.
-        "django.security.DisallowedHost": {"handlers": [], "propagate": False},
+        # traceback; scanners send plenty. (With no handler at all, Python's last-resort
+        # handler would print it: a handler that drops it is what silences it.)
+        "django.security.DisallowedHost": {"handlers": ["nowhere"], "propagate": False},
     },
 }
 
