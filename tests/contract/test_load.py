@@ -1,6 +1,6 @@
 """Two promises under load, on each framework's documented command: a thousand clients at once never make a server
 hold more database connections than its processes times its pool size (the others wait their turn, none gets a
-5xx), and two thousand concurrent creates each land exactly once or are refused with a JSON error."""
+5xx), and two thousand concurrent creates each answered 201 and stored exactly once."""
 
 from __future__ import annotations
 
@@ -189,19 +189,15 @@ async def test_concurrent_creates_land_exactly_once(load_server: LoadServer, dat
     statuses = collections.Counter(status for _, status, _, _ in results)
     print(f"\n{load_server.server.command.name}: {WRITES} POST /product in {elapsed:.1f} s, statuses {dict(statuses)}")
 
+    # Every create lands: a healthy database and a pool that makes requests wait their turn leave no
+    # reason to refuse one (a 503 would mean the pool gave up waiting, DB_ACQUIRE_TIMEOUT).
+    assert statuses == {201: WRITES}, dict(statuses)
     stored_names = collections.Counter(row["product_name"] for row in stored)
     name_of = {row["product_id"]: row["product_name"] for row in stored}
-    created = [(name, body, location) for name, status, body, location in results if status == 201]
-    refused = [(name, status, body) for name, status, body, _ in results if status != 201]
-    for name, body, location in created:
-        assert location == f"/products/{body['product_id']}", (location, body)
+    for name, _, body, location in results:
+        assert body is not None and location == f"/products/{body['product_id']}", (location, body)
         assert name_of.get(body["product_id"]) == name == body["product_name"]
-    assert len({body["product_id"] for _, body, _ in created}) == len(created)  # no id handed out twice
-    for name, status, body in refused:
-        # A refusal is a JSON error the client can act on, and nothing was stored for it.
-        assert isinstance(status, int) and (400 <= status < 500 or status == 503), (name, status, body)
-        assert body is not None and isinstance(body.get("error"), str), (name, status, body)
-        assert name not in stored_names
-    # Nothing stored that was not answered 201, and no name stored twice.
-    assert len(stored) == len(created), f"{len(stored)} rows stored for {len(created)} answers 201"
+    # Stored exactly once each: as many rows as answers, no name twice.
+    assert len(stored) == WRITES, f"{len(stored)} rows stored for {WRITES} answers 201"
+    assert sorted(stored_names) == sorted(names)
     assert not [name for name, count in stored_names.items() if count > 1]
