@@ -1,4 +1,4 @@
-"""Hostile clients against both aiohttp commands: requests its parser refuses.
+"""Hostile clients against both aiohttp commands: requests its parser refuses, and a body that stalls.
 
 Raw sockets, so a request can be as broken as a client likes. One server per command for the whole module.
 """
@@ -8,14 +8,17 @@ from __future__ import annotations
 import json
 import re
 import socket
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from devenv.servers import RunningServer
+from products_db.timeouts import BodyTimeout
 from tests.conftest import commands, get_with_headers, log_lines, raw_request
 
+BODY_TIMEOUT = 1.0  # low, so that the 408 test is short
 REPEAT = 20  # malformed requests of each kind: their log must not grow with them
 
 # What aiohttp's parser refuses, and the status each gets; a 400 says "malformed request: <aiohttp's reason>".
@@ -48,7 +51,7 @@ LOUD = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b|Traceback")
 
 @pytest.fixture(scope="module", params=commands("aiohttp", "aiohttp-gunicorn"))
 def server(request: pytest.FixtureRequest, start_server) -> Iterator[RunningServer]:
-    with start_server(request.param) as running:
+    with start_server(request.param, env={"BODY_TIMEOUT": str(BODY_TIMEOUT)}) as running:
         yield running
 
 
@@ -108,3 +111,21 @@ def test_url_bound(server: RunningServer, length: int, status: int) -> None:
     url = b"/brands?q=" + b"a" * (length - len(b"/brands?q="))
     line, body = raw_request(server.port, b"GET " + url + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert line.split(b" ")[1] == str(status).encode(), line + body[:300]
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_stalled_body_is_answered_408_and_its_connection_closed(server: RunningServer, chunked: bool) -> None:
+    """Not kept open after the 408 while aiohttp waits for the rest of a body that is not coming."""
+    framing = b"Transfer-Encoding: chunked\r\n\r\n6\r\n" if chunked else b"Content-Length: 100\r\n\r\n"
+    head = b"POST /product HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + framing
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head + b'{"prod')  # 6 bytes of the body, then nothing
+        started = time.monotonic()
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+        closed_after = time.monotonic() - started
+    assert data.startswith(b"HTTP/1.1 408 "), data
+    assert json.loads(data.partition(b"\r\n\r\n")[2]) == {"error": BodyTimeout(BODY_TIMEOUT).message}
+    # Generous on a shared machine; aiohttp's lingering kept it open 10 s longer.
+    assert closed_after < BODY_TIMEOUT + 2, closed_after
