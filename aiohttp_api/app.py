@@ -15,6 +15,7 @@ from products_db.timeouts import body_timeout
 
 from .errors import json_errors
 from .keys import POOL, SETTINGS
+from .malformed_requests import answer_parse_errors_in_json
 from .routes import setup_routes
 from .timeouts import body_deadline
 
@@ -40,6 +41,8 @@ def init_app(settings: Settings | None = None) -> web.Application:
         startup_failed(log, error)  # one line naming the setting, then exit code 3
     # json_errors outermost, so a body over client_max_size met by body_deadline is its 413.
     app = web.Application(middlewares=[json_errors, deadline], client_max_size=MAX_BODY_BYTES)
+    # A request aiohttp cannot parse never reaches a middleware: aiohttp answers it, here in JSON.
+    answer_parse_errors_in_json(app)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(database_pool)
     setup_routes(app)

@@ -27,9 +27,15 @@ def body_deadline(seconds: float) -> Middleware:
                 async with asyncio.timeout(seconds):
                     await request.read()  # past client_max_size: 413, answered by errors.py
             except TimeoutError:
-                # The rest of the body may still come: close the connection after answering.
                 timed_out = BodyTimeout(seconds)
-                return json_error(timed_out.status, timed_out.message, {"Connection": "close"})
+                response = json_error(timed_out.status, timed_out.message, {"Connection": "close"})
+                # After an answer, aiohttp reads and drops the rest of an unread body for up to
+                # 10 s (lingering_time) before it closes, so that a client still sending can read
+                # the answer. This client has stopped sending: send the 408, then close at once.
+                await response.prepare(request)
+                await response.write_eof()
+                request.protocol.force_close()  # the 408 written is still flushed before the socket closes
+                return response
         return await handler(request)
 
     return read_body_in_time
