@@ -15,22 +15,40 @@ pytestmark = pytest.mark.listing("9.2", "9.8")
 
 
 async def test_waiting_requests_are_served_in_arrival_order(database_url: str) -> None:
+    """A newcomer ready to run at the very moment the connection comes back must still queue behind the waiters.
+
+    asyncpg puts a returned connection in its queue and wakes the first waiter; the waiter runs on a later
+    step of the event loop, and a coroutine that asks in between takes the connection first. Here the
+    newcomer is made ready exactly then: its step is scheduled just before the waiter's, every time.
+    """
     pool = await create_pool(Settings(database_url, pool_size=1))
     served: list[str] = []
+    returned = asyncio.Event()
+    put_back = pool._queue.put_nowait  # where asyncpg returns a connection and wakes its first waiter
+
+    def newcomer_first(holder: object) -> None:
+        returned.set()  # schedules the newcomer's next step...
+        put_back(holder)  # ...before the step of the waiter this wakes
+
+    pool._queue.put_nowait = newcomer_first  # type: ignore[method-assign]
 
     async def request(name: str) -> None:
         async with pool.acquire() as connection:
             served.append(name)
             await connection.fetchval("SELECT 1")
 
+    async def newcomer() -> None:
+        await returned.wait()
+        await request("newcomer")
+
     try:
         async with pool.acquire():  # the only connection is busy
             waiting = [asyncio.create_task(request(f"waiting {i}")) for i in range(5)]
-            await asyncio.sleep(0.05)  # all five are queued now
-            # A newcomer that starts in the same moment the connection comes back
-            # must queue behind them, not take it.
-            newcomer = asyncio.create_task(request("newcomer"))
-        await asyncio.gather(*waiting, newcomer)
+            late = asyncio.create_task(newcomer())
+            for _ in range(5):  # loop steps, not time: each task reaches its wait in one or two
+                await asyncio.sleep(0)
+            assert not served and not returned.is_set()
+        await asyncio.gather(*waiting, late)
     finally:
         await pool.close()
     assert served == [f"waiting {i}" for i in range(5)] + ["newcomer"]
