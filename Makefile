@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test db db-stop db-reset lint format bench bench-quick lock
+.PHONY: install demo test db db-stop db-reset lint format mutate bench bench-quick lock
 
 $(INSTALLED): pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or newer is needed (python3 --version)"; exit 1; }
@@ -42,9 +42,24 @@ WORKERS ?= $(if $(LISTING),2,6)
 test: install
 	$(BIN)/python -m pytest -n $(WORKERS) --durations=15 $(if $(LISTING),--listing=$(LISTING))
 
+## make lint: ruff, and mypy over every package ([tool.mypy] in pyproject.toml)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## make mutate: mutation testing of the shared rules ([tool.mutmut] in pyproject.toml, products_db/README.md):
+## every mutant of products_db's rules, HTTP limits, outage and pool against its in-process tests, all sharing
+## one throwaway Postgres; ends with the score per module and the mutants that survived.
+mutate: install
+	rm -rf mutants
+	@start=$$(date +%s); $(BIN)/python -m devenv.throwaway -- $(BIN)/mutmut run --max-children 2 \
+		&& echo "make mutate: $$(( $$(date +%s) - start )) s"
+	@$(BIN)/mutmut results --all true | awk -F': ' '{ m = $$1; sub(/^ +/, "", m); sub(/\.[^.]*$$/, "", m); \
+		n[m]++; if ($$2 == "killed" || $$2 == "timeout") k[m]++ } \
+		END { for (m in n) printf "%-24s %4d of %4d mutants killed  %5.1f%%\n", m, k[m], n[m], 100 * k[m] / n[m] }' | sort
+	@echo "survived (products_db/README.md says why each is kept; mutmut show NAME shows one):"
+	@$(BIN)/mutmut results | sed 's/^ */  /'
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -41,4 +41,5 @@ async def create_product(pool: asyncpg.Pool, new: NewProduct) -> dict[str, Any]:
         row = await pool.fetchrow(INSERT_PRODUCT, new.product_name, new.brand_id)
     except asyncpg.ForeignKeyViolationError:
         raise UnknownBrand(new.brand_id) from None
+    assert row is not None  # INSERT ... RETURNING returns the row it inserted
     return dict(row)

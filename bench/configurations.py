@@ -81,10 +81,10 @@ def scale_out(cores: int) -> list[Configuration]:
 
 def sweep(cores: int) -> list[Configuration]:
     """At +20 ms, more requests in flight per process: a bigger pool for the async apps, more threads for Flask."""
-    at_20_ms = {"only_latencies_ms": (SWEEP_LATENCY_MS,)}
     rows = []
     for n in SWEEP_IN_FLIGHT:
-        rows.append(flask(cores, threads=n, key=sweep_key("flask gthread", cores, n), **at_20_ms))
+        at_20_ms = (SWEEP_LATENCY_MS,)
+        rows.append(flask(cores, threads=n, key=sweep_key("flask gthread", cores, n), only_latencies_ms=at_20_ms))
         rows += [
             async_app(
                 app,
@@ -93,7 +93,7 @@ def sweep(cores: int) -> list[Configuration]:
                 label=f"{app} x{cores}, pool {n}",
                 extra_args=f"--workers {cores}",
                 pool=n,
-                **at_20_ms,
+                only_latencies_ms=at_20_ms,
             )
             for app in ASYNC_SERVERS
         ]

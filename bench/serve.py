@@ -51,6 +51,7 @@ def connections_needed(configuration: Configuration, plan: Plan) -> int:
 
 def _start_and_measure(group: list[Cell], plan: Plan, db: Database, status: Status) -> None:
     configuration = group[0].configuration
+    assert configuration.server is not None  # a server's row (the database ceiling is measured apart)
     command = servers.COMMANDS[configuration.server]
     env = dict(configuration.env)
     if configuration.pool_size is not None:
@@ -119,7 +120,7 @@ class Started:
 
     def _run(self, url: str, max_product_id: int, uses_database: bool) -> Run:
         pid, port = self.server.process.pid, self.server.port
-        cpu_groups = {"server": partial(group_pids, pid)}
+        cpu_groups: dict[str, Callable[[], list[int]]] = {"server": partial(group_pids, pid)}
         if uses_database:
             cpu_groups["postgres"] = postgres_on_port(self.db.port)
         run = run_wrk(

@@ -121,8 +121,13 @@ def supervise(unix_socket: bool = False) -> int:
         print(embedded.socket_url(data_dir, port) if unix_socket else embedded.url(port), flush=True)
 
         done = threading.Event()
+
+        def until_stdin_closes() -> None:
+            sys.stdin.read()
+            done.set()
+
         signal.signal(signal.SIGTERM, lambda *_: done.set())
-        threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+        threading.Thread(target=until_stdin_closes, daemon=True).start()
         done.wait()
         return 0
     except Exception as error:  # reported on the line the parent is waiting for
@@ -139,7 +144,15 @@ def supervise(unix_socket: bool = False) -> int:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def run_with_database(command: list[str]) -> int:
+    """Run a command with DATABASE_URL set to a seeded throwaway server (`make mutate`: every test run shares it)."""
+    with seeded_database() as url:
+        return subprocess.run(command, env={**os.environ, "DATABASE_URL": url}).returncode
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--"]:
+        sys.exit(run_with_database(sys.argv[2:]))
     if sys.argv[1:2] == ["--remove-when-closed"]:
         sys.exit(remove_when_closed(Path(sys.argv[2])))
     sys.exit(supervise(unix_socket="--unix-socket" in sys.argv[1:]))

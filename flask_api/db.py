@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import psycopg2
 import psycopg2.errors
@@ -12,7 +12,7 @@ from psycopg2.extras import RealDictCursor
 from products_db.health import PING
 from products_db.rules import NewProduct, ProductNotFound, UnknownBrand
 
-from .pool import Database
+from .pool import Connection, Database
 
 # Postgres writes the JSON array itself (json_agg, in C) and sends it as one text
 # value: no tuple, dict and json.dumps call per row in Python, on every request.
@@ -33,7 +33,9 @@ def brands_json(database: Database) -> str:
         # A blocking call: this worker does nothing else until Postgres answers.
         # That is why the book needs 8 processes where aiohttp needs one.
         execute(cursor, "brands_json")
-        return cursor.fetchone()[0]
+        row = cursor.fetchone()
+    assert row is not None  # an aggregate answers one row, even over no rows
+    return row[0]
 
 
 def product(database: Database, product_id: int) -> dict[str, Any]:
@@ -50,9 +52,11 @@ def create_product(database: Database, new: NewProduct) -> dict[str, Any]:
     try:
         with database.connection() as connection, connection.cursor(cursor_factory=RealDictCursor) as cursor:
             execute(cursor, "insert_product", new.product_name, new.brand_id)
-            return cursor.fetchone()
+            row = cursor.fetchone()
     except psycopg2.errors.ForeignKeyViolation:
         raise UnknownBrand(new.brand_id) from None
+    assert row is not None  # INSERT ... RETURNING returns the row it inserted
+    return row
 
 
 def ping(database: Database) -> None:
@@ -70,7 +74,8 @@ STATEMENTS = {"brands_json": SELECT_BRANDS_JSON, "product": SELECT_PRODUCT, "ins
 
 
 def execute(cursor: psycopg2.extensions.cursor, name: str, *args: object) -> None:
-    if name not in cursor.connection.prepared:
+    prepared = cast(Connection, cursor.connection).prepared  # the pool opens every connection as a Connection
+    if name not in prepared:
         cursor.execute(f"PREPARE {name} AS {STATEMENTS[name]}")
-        cursor.connection.prepared.add(name)
+        prepared.add(name)
     cursor.execute(f"EXECUTE {name}({', '.join(['%s'] * len(args))})" if args else f"EXECUTE {name}", args)

@@ -55,10 +55,9 @@ class Database:
             # A connect with no answer fails after 10 s, a connection gone silent soon after statement_timeout.
             **self.settings.libpq_time_limits(),
         }
+        params: dict[str, Any] = {**ours, **connect_params(self.settings.database_url)}
         try:
-            connection = psycopg2.connect(
-                connection_factory=Connection, **{**ours, **connect_params(self.settings.database_url)}
-            )
+            connection = psycopg2.connect(connection_factory=Connection, **params)
         except psycopg2.Error as error:
             raise DatabaseUnavailable(unreachable_message(self.settings.database_url, error)) from None
         # Each statement commits on its own, as with asyncpg: one round trip per

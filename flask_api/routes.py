@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask.typing import RouteCallable
 
 from . import views
 
-ROUTES = [
+ROUTES: list[tuple[str, RouteCallable, list[str]]] = [
     ("/brands", views.brands, ["GET"]),
     ("/products/<product_id>", views.get_product, ["GET"]),
     ("/product", views.create_product, ["POST"]),

@@ -47,7 +47,11 @@ class FairPool(asyncpg.Pool):
         self._turns = asyncio.Semaphore(max_size)
         self._acquire_timeout = acquire_timeout
 
-    def acquire(self, *, timeout: float | None = None) -> AbstractAsyncContextManager[asyncpg.Connection]:
+    # Narrower than asyncpg's: only `async with pool.acquire()`, which gives the turn back; a bare
+    # `await pool.acquire()` could not.
+    def acquire(  # type: ignore[override]
+        self, *, timeout: float | None = None
+    ) -> AbstractAsyncContextManager[asyncpg.Connection]:
         # fetch(), fetchval() and the rest all borrow their connection through acquire().
         return self._in_turn(super().acquire(timeout=timeout))
 

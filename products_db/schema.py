@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,7 +78,7 @@ async def create_schema(connection: asyncpg.Connection) -> None:
 
 async def load(connection: asyncpg.Connection, data: SeedData) -> None:
     """Bulk-load with COPY: one round trip per table instead of one per row."""
-    rows = {
+    rows: dict[str, Sequence[Sequence[object]]] = {
         "brand": data.brands,
         "product_color": data.colors,
         "product_size": data.sizes,

@@ -68,7 +68,7 @@ def main() -> None:
     try:
         from uvloop import run  # installed with uvicorn[standard]: a faster event loop for a byte pump
     except ImportError:
-        from asyncio import run
+        from asyncio import run  # type: ignore[assignment]  # uvloop.run's signature adds loop options, unused here
     run(serve(listen_host, int(listen_port), target_host, int(target_port)))
 
 

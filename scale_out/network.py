@@ -26,7 +26,7 @@ from pathlib import Path
 from .supervisor import ignore_signals, owner_alive
 
 PREFIX = "scl"  # + pid: interface names must fit in 15 characters
-SUPERNET = ipaddress.ip_network("10.213.0.0/16")
+SUPERNET = ipaddress.IPv4Network("10.213.0.0/16")
 OUR_NAME = re.compile(rf"^{PREFIX}(\d+)(?:b|v\d+|-h\d+)$")
 
 

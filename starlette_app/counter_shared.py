@@ -102,11 +102,11 @@ class SharedCount:
             except DATABASE_ERRORS as error:
                 logger.warning("could not remove this worker's counter row (it will expire): %s", error)
 
-    def on_notify(self, connection: object, pid: int, channel: str, payload: str) -> None:
+    def on_notify(self, connection: object, pid: int, channel: str, payload: object) -> None:
         self.total_changed.set()
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+    async def connection(self) -> AsyncIterator[asyncpg.pool.PoolConnectionProxy]:
         """A pooled connection for one step of the counter's work, given up if Postgres is silent for a heartbeat.
 
         A connection can go silent with no error at all (a network cut, a firewall forgetting it):

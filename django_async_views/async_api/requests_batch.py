@@ -62,7 +62,8 @@ class Batch:
     @property
     def serial_ms(self) -> float:
         """What the batch would take with each request sent only after the one before it had finished."""
-        return sum(result.time_ms for result in [*self.successes, *self.failures])
+        results: list[Success | Failure] = [*self.successes, *self.failures]
+        return sum(result.time_ms for result in results)
 
 
 class AnswerTooLarge(Exception):

@@ -72,3 +72,28 @@ def test_a_backend_still_answering_while_postgres_stops_does_not_end_it(
     clock.now += SETTLING
     state.succeeded(state.outages)
     assert lines(caplog)[1] == "database available again after 1.0 s, 2 requests refused"
+
+
+def test_a_success_exactly_settling_after_the_failure_ends_it(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    state = Outage()
+    state.refused(CUT)
+    clock.now += SETTLING
+    state.succeeded(state.outages)
+    assert not state.down
+    assert [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "products_db.outage"] == [
+        ("ERROR", "database unavailable: server closed the connection unexpectedly"),
+        ("WARNING", "database available again after 1.0 s, 1 requests refused"),
+    ]
+
+
+def test_a_failure_no_request_saw_counts_no_refusal(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    """A pool's own reconnect failing (outage.PoolFailures) starts the outage, but refused no request."""
+    caplog.set_level(logging.WARNING)
+    state = Outage()
+    state.failed(CUT)
+    state.failed(CUT)
+    state.refused(CUT)
+    clock.now += SETTLING
+    state.succeeded(state.outages)
+    assert lines(caplog)[-1] == "database available again after 1.0 s, 1 requests refused"
