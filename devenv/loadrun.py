@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +58,15 @@ class LoadPanel:
             return note
         if self.running:
             return f"A run is under way ({' then '.join(self.running)}): try again when it ends."
-        if not isinstance(names, list) or not 1 <= len(names) <= 2 or len(set(names)) != len(names):
+        if (
+            not isinstance(names, list)
+            or not all(isinstance(name, str) for name in names)
+            or not 1 <= len(names) <= 2
+            or len(set(names)) != len(names)
+        ):
             return "Pick one or two servers."
         if unknown := [name for name in names if name not in cards]:
-            return f"Not a server of this demo: {', '.join(map(str, unknown))}."
+            return f"Not a server of this demo: {', '.join(unknown)}."
         self.running = list(names)
         return None
 
@@ -69,7 +74,7 @@ class LoadPanel:
         """wrk against each card in turn, after claim(); send says what happens as it happens."""
         settings = self.settings
         try:
-            await send({"type": "load", "state": "running", "servers": self.running, **settings.__dict__})
+            await send({"type": "load", "state": "running", "servers": self.running, **asdict(settings)})
             for card in cards:
                 await send({"type": "load-server", "name": card.name, "path": card.load_path})
                 try:

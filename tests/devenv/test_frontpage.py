@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, expect
 
+from devenv import loadrun
 from devenv.cards import HEALTH, Card
 from devenv.frontpage import create_app
 from devenv.loadrun import LoadSettings
@@ -30,6 +31,20 @@ async def serving(app: web.Application) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{runner.addresses[0][1]}/"
     finally:
         await runner.cleanup()
+
+
+def card(name: str, url: str) -> Card:
+    return Card(
+        name=name,
+        url=url,
+        what=f"a stand-in for {name}",
+        command=f"python -m {name}",
+        listings=("9.2",),
+        source=("aiohttp_api/views.py",),
+        links=(),
+        health=HEALTH,
+        load_path="/brands",
+    )
 
 
 def alive_not_ready() -> web.Application:
@@ -52,18 +67,7 @@ async def test_without_wrk_the_panel_says_so_and_a_card_shows_not_ready(
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no wrk on it
     async with serving(alive_not_ready()) as server:
-        card = Card(
-            name="aiohttp",
-            url=server.rstrip("/"),
-            what="a server that is alive but not ready",
-            command="python -m aiohttp_api",
-            listings=("9.2",),
-            source=("aiohttp_api/views.py",),
-            links=(),
-            health=HEALTH,
-            load_path="/brands",
-        )
-        async with serving(create_app([card], LoadSettings())) as front_page:
+        async with serving(create_app([card("aiohttp", server.rstrip("/"))], LoadSettings())) as front_page:
             page = await browser.new_page()
             await page.goto(front_page)
             shown = page.locator("#card-aiohttp")
@@ -83,3 +87,27 @@ async def test_without_wrk_the_panel_says_so_and_a_card_shows_not_ready(
                     pass
                 assert message["type"] == "refused" and message["message"].startswith("wrk is not installed")
             await page.close()
+
+
+@pytest.mark.parametrize(
+    ("asked", "refusal"),
+    [
+        (None, "Pick one or two servers."),  # not JSON, or no "run"
+        ("aiohttp", "Pick one or two servers."),
+        ([{"name": "aiohttp"}], "Pick one or two servers."),
+        ([], "Pick one or two servers."),
+        (["aiohttp", "aiohttp"], "Pick one or two servers."),
+        (["aiohttp", "flask", "starlette"], "Pick one or two servers."),
+        (["aiohttp", "nginx"], "Not a server of this demo: nginx."),
+    ],
+)
+def test_the_panel_refuses_what_a_page_should_not_ask(
+    asked: object, refusal: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loadrun, "wrk_note", lambda: None)  # as if wrk were installed
+    panel = loadrun.LoadPanel(LoadSettings())
+    cards = {name: card(name, "http://127.0.0.1:1") for name in ("aiohttp", "flask", "starlette")}
+    assert panel.claim(asked, cards) == refusal
+    assert panel.running == []
+    assert panel.claim(["flask", "aiohttp"], cards) is None
+    assert panel.running == ["flask", "aiohttp"]
