@@ -1,4 +1,4 @@
-"""Every documented server command: the line as a README shows it, and how to move it to another port."""
+"""Every documented server command: the line as a README shows it, how to move it to another port, what it serves."""
 
 from __future__ import annotations
 
@@ -19,6 +19,11 @@ class ServerCommand:
     ready_path: str = "/brands"
     env: Mapping[str, str] = field(default_factory=dict)
     requires: tuple[str, ...] = ()  # system tools it runs (installed with the package manager, like wrk)
+    # The book's listings (or sections) whose code it serves, as the top README's map numbers them, and the files
+    # that hold that code, relative to the repository root: the tests of a command carry its listings
+    # (tests/conftest.py), and the demo's front page shows both on the command's card.
+    listings: tuple[str, ...] = ()
+    source: tuple[str, ...] = ()
 
     def argv(self, port: int, extra: str = "") -> list[str]:
         return shlex.split(f"{self.documented} {self.port_args.format(port=port)} {extra}")
@@ -29,6 +34,16 @@ class ServerCommand:
 # in this file, and only fit for a server on 127.0.0.1. A real deployment sets its own.
 DJANGO_DEMO_ENV = {"SECRET_KEY": "insecure-demo-and-test-only-key-never-deploy-this"}
 
+# The files of the REST API each framework serves, a reader's first stops.
+AIOHTTP_SOURCE = ("aiohttp_api/views.py", "aiohttp_api/app.py", "aiohttp_api/db.py", "products_db/rules.py")
+STARLETTE_SOURCE = ("starlette_app/rest.py", "starlette_app/app.py")
+COUNTER_SOURCE = ("starlette_app/counter.py", "static/counter.html", "static/counter.js")
+DJANGO_SOURCE = (
+    "django_async_views/async_api/views.py",
+    "django_async_views/async_api/templates/async_api/requests.html",
+    "django_async_views/async_api/urls.py",
+)
+
 # The first word of each command is looked up in the virtualenv that runs us.
 COMMANDS: dict[str, ServerCommand] = {
     command.name: command
@@ -38,25 +53,40 @@ COMMANDS: dict[str, ServerCommand] = {
             "python -m aiohttp_api",
             "--port {port}",
             demo_port=8080,
+            listings=("9.1", "9.2", "9.3", "9.4"),
+            source=AIOHTTP_SOURCE,
         ),
         ServerCommand(
             "aiohttp-gunicorn",
             "gunicorn -c python:aiohttp_api.gunicorn_conf 'aiohttp_api.app:init_app()'",
             "--bind 127.0.0.1:{port}",
             demo_port=8081,
+            listings=("9.1", "9.2", "9.3", "9.4"),
+            source=("aiohttp_api/gunicorn_conf.py", *AIOHTTP_SOURCE),
         ),
-        ServerCommand("flask", "gunicorn -w 8 flask_api.app:app", "--bind 127.0.0.1:{port}", demo_port=8000),
+        ServerCommand(
+            "flask",
+            "gunicorn -w 8 flask_api.app:app",
+            "--bind 127.0.0.1:{port}",
+            demo_port=8000,
+            listings=("9.5",),
+            source=("flask_api/views.py", "flask_api/db.py"),
+        ),
         ServerCommand(
             "starlette",
             "uvicorn --workers 8 --log-level error starlette_app.app:app",
             "--port {port}",
             demo_port=8002,
+            listings=("9.8",),
+            source=STARLETTE_SOURCE,
         ),
         ServerCommand(
             "starlette-gunicorn",
             "gunicorn starlette_app.app:app --worker-class uvicorn_worker.UvicornWorker --workers 2",
             "--bind 127.0.0.1:{port}",
             demo_port=8003,
+            listings=("9.8",),
+            source=STARLETTE_SOURCE,
         ),
         ServerCommand(
             "counter",
@@ -64,6 +94,8 @@ COMMANDS: dict[str, ServerCommand] = {
             "--port {port}",
             demo_port=8004,
             ready_path="/",
+            listings=("9.9", "9.10"),
+            source=COUNTER_SOURCE,
         ),
         # The counter shared through Postgres, so any number of workers (and hosts) agree.
         # The README documents it as `COUNTER_MODE=postgres uvicorn --workers 4 starlette_app.app:app`;
@@ -75,6 +107,8 @@ COMMANDS: dict[str, ServerCommand] = {
             demo_port=8009,
             ready_path="/",
             env={"COUNTER_MODE": "postgres"},
+            listings=("9.9", "9.10"),
+            source=("starlette_app/counter_shared.py", *COUNTER_SOURCE),
         ),
         ServerCommand(
             "django-asgi",
@@ -84,6 +118,8 @@ COMMANDS: dict[str, ServerCommand] = {
             cwd="django_async_views",
             ready_path="/",
             env=DJANGO_DEMO_ENV,
+            listings=("9.11", "9.12", "9.13", "9.14"),
+            source=DJANGO_SOURCE,
         ),
         ServerCommand(
             "django-wsgi",
@@ -93,6 +129,8 @@ COMMANDS: dict[str, ServerCommand] = {
             cwd="django_async_views",
             ready_path="/",
             env=DJANGO_DEMO_ENV,
+            listings=("9.15",),
+            source=DJANGO_SOURCE,
         ),
         ServerCommand(
             "raw-wsgi",
@@ -100,6 +138,8 @@ COMMANDS: dict[str, ServerCommand] = {
             "--bind 127.0.0.1:{port}",
             demo_port=8007,
             ready_path="/",
+            listings=("9.6",),
+            source=("asgi_raw/wsgi_app.py",),
         ),
         ServerCommand(
             "raw-asgi",
@@ -107,6 +147,8 @@ COMMANDS: dict[str, ServerCommand] = {
             "--port {port}",
             demo_port=8008,
             ready_path="/",
+            listings=("9.7",),
+            source=("asgi_raw/asgi_app.py",),
         ),
         # Past one process and one host (scale_out/): N aiohttp processes behind nginx, as the book
         # suggests, and a cluster of N hosts on this machine, each with the REST API and the shared
@@ -117,6 +159,8 @@ COMMANDS: dict[str, ServerCommand] = {
             "--port {port}",
             demo_port=8011,
             requires=("nginx",),
+            listings=("9.1.4", "9.3.1"),
+            source=("scale_out/aiohttp_nginx.py", "scale_out/nginx.conf.template"),
         ),
         ServerCommand(
             "cluster",
@@ -124,6 +168,7 @@ COMMANDS: dict[str, ServerCommand] = {
             "--port {port}",
             demo_port=8012,
             requires=("nginx",),
+            source=("scale_out/cluster.py", "scale_out/nginx.conf.template"),
         ),
         # The same bare ASGI app, with gunicorn managing uvicorn workers.
         ServerCommand(
@@ -132,6 +177,8 @@ COMMANDS: dict[str, ServerCommand] = {
             "--bind 127.0.0.1:{port}",
             demo_port=8010,
             ready_path="/",
+            listings=("9.7",),
+            source=("asgi_raw/asgi_app.py",),
         ),
     ]
 }
