@@ -81,9 +81,10 @@ async def background(app: web.Application) -> AsyncIterator[None]:
         for card in app[CARDS].values():
             spawn(app, watch(app, session, card))
         yield
-        for task in list(app[TASKS]):
+        tasks: set[asyncio.Task] = app[TASKS]
+        for task in list(tasks):
             task.cancel()
-        await asyncio.gather(*app[TASKS], return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def spawn(app: web.Application, coroutine: Any) -> None:
@@ -93,7 +94,8 @@ def spawn(app: web.Application, coroutine: Any) -> None:
 
 
 async def broadcast(app: web.Application, message: dict[str, Any]) -> None:
-    for socket in list(app[SOCKETS]):
+    sockets: weakref.WeakSet[web.WebSocketResponse] = app[SOCKETS]
+    for socket in list(sockets):
         with suppress(ConnectionError):  # a page that closed meanwhile
             await socket.send_json(message)
 
@@ -127,7 +129,8 @@ async def socket(request: web.Request) -> web.WebSocketResponse:
 
 
 async def close_sockets(app: web.Application) -> None:
-    for ws in list(app[SOCKETS]):
+    sockets: weakref.WeakSet[web.WebSocketResponse] = app[SOCKETS]
+    for ws in list(sockets):
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"the demo is stopping")
 
 
@@ -215,8 +218,13 @@ async def serve(app: web.Application, port: int, ready: Callable[[str], None]) -
     """Serve the page on 127.0.0.1 until SIGINT, SIGTERM or SIGHUP; that signal's number."""
     loop = asyncio.get_running_loop()
     stopped: asyncio.Future[int] = loop.create_future()
+
+    def stop(signum: int) -> None:
+        if not stopped.done():
+            stopped.set_result(signum)
+
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        loop.add_signal_handler(signum, lambda signum=signum: stopped.done() or stopped.set_result(signum))
+        loop.add_signal_handler(signum, stop, signum)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     try:
