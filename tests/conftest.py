@@ -94,9 +94,9 @@ def expect_continue_upload(port: int, content_length: int) -> tuple[bytes, bytes
     return head, body
 
 
-def raw_request(port: int, request: bytes) -> tuple[bytes, bytes]:
-    """Send request bytes as they are (httpx refuses some) and read until the server closes: (status line, body)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+def raw_exchange(port: int, request: bytes, timeout: float = 30) -> bytes:
+    """Send request bytes as they are (httpx refuses some) and read the whole answer, until the server closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         try:
             sock.sendall(request)
         except OSError:
@@ -106,8 +106,13 @@ def raw_request(port: int, request: bytes) -> tuple[bytes, bytes]:
             while chunk := sock.recv(65536):
                 answer += chunk
         except ConnectionResetError:
-            pass
-    head, _, body = answer.partition(b"\r\n\r\n")
+            pass  # closed with bytes of ours unread: the answer came first
+    return answer
+
+
+def raw_request(port: int, request: bytes) -> tuple[bytes, bytes]:
+    """Send request bytes as they are and read until the server closes: (status line, body)."""
+    head, _, body = raw_exchange(port, request).partition(b"\r\n\r\n")
     return head.split(b"\r\n", 1)[0], body
 
 

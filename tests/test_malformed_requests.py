@@ -88,7 +88,11 @@ NOT_BELOW_WARNING = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b|Traceback")
 
 
 def exchange(port: int, raw: bytes) -> bytes:
-    """Send raw bytes, read the answer until the server closes or the body is complete."""
+    """Send raw bytes, read the answer until the server closes or the body is complete.
+
+    Unlike tests.conftest.raw_exchange, this stops at the end of the body: nginx keeps its client's connection
+    open after passing on an app's answer, even one sent with Connection: close.
+    """
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         try:
             sock.sendall(raw)

@@ -16,7 +16,7 @@ import pytest
 
 from devenv.servers import RunningServer
 from products_db.timeouts import BodyTimeout
-from tests.conftest import commands, get_with_headers, log_lines, raw_request
+from tests.conftest import commands, get_with_headers, log_lines, raw_exchange, raw_request
 
 BODY_TIMEOUT = 1.0  # low, so that the 408 test is short
 REPEAT = 20  # malformed requests of each kind: their log must not grow with them
@@ -57,17 +57,7 @@ def server(request: pytest.FixtureRequest, start_server) -> Iterator[RunningServ
 
 def answer(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
     """Send request bytes, read until the server closes: status, headers (lower-case names), body."""
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        try:
-            sock.sendall(request)
-        except OSError:
-            pass  # the server may answer and close before it has read everything
-        data = b""
-        try:
-            while chunk := sock.recv(65536):
-                data += chunk
-        except ConnectionResetError:
-            pass  # closed with bytes of ours unread: the answer came first
+    data = raw_exchange(port, request)
     head, _, body = data.partition(b"\r\n\r\n")
     status_line, *lines = head.decode("latin-1").split("\r\n")
     headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
