@@ -147,6 +147,8 @@ def test_a_malformed_request_is_a_4xx_and_one_quiet_line_at_most(server: servers
         if body is not None:
             assert content == body
     lines = added.splitlines()
+    # RELIABILITY.md's log bytes per refused request come from this line (pytest -s prints it).
+    print(f"{server.command.name}, {kind}: {len(added.encode()) / REPEATS:.0f} B of log per request")
     assert len(lines) <= REPEATS, added
     assert not NOT_BELOW_WARNING.search(added), added
 

@@ -81,6 +81,8 @@ def test_a_malformed_request_gets_a_json_4xx_and_no_log_flood(
     logged = server.log()[logged_before:]
     # (gunicorn's second worker may announce itself once the first already answers.)
     lines = [line for line in logged.splitlines() if "Booting worker with pid" not in line]
+    # RELIABILITY.md's log bytes per refused request come from this line (pytest -s prints it).
+    print(f"{server.command.name}: {len(logged.encode()) / REPEAT:.0f} B of log per request")
     assert len(lines) <= REPEAT, logged[-2000:]
     assert not LOUD.search(logged), logged[-2000:]
     refused = [line["message"] for line in log_lines(logged, "INFO") if line["logger"] == REFUSALS]
