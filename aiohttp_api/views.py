@@ -1,4 +1,4 @@
-"""Request handlers: parse the request, call the db layer, shape the response."""
+"""Request handlers: parse the request, call the queries (products_db/queries.py), shape the response."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ from datetime import datetime
 
 from aiohttp import web
 
-from products_db import health
+from products_db import health, queries
 from products_db.http_limits import check_content_type
 from products_db.rules import decode_json_body, parse_new_product, parse_product_id
 
-from . import db
 from .keys import POOL
 
 
@@ -21,14 +20,14 @@ async def current_time(request: web.Request) -> web.Response:
 
 
 async def brands(request: web.Request) -> web.Response:
-    """Listing 9.2 (the rows arrive as JSON text already: see db.py)."""
-    return web.Response(text=await db.brands_json(request.app[POOL]), content_type="application/json")
+    """Listing 9.2 (the rows arrive as JSON text already: see products_db/queries.py)."""
+    return web.Response(text=await queries.brands_json(request.app[POOL]), content_type="application/json")
 
 
 async def get_product(request: web.Request) -> web.Response:
     """Listing 9.3."""
     product_id = parse_product_id(request.match_info["id"])
-    return web.json_response(await db.product(request.app[POOL], product_id))
+    return web.json_response(await queries.product(request.app[POOL], product_id))
 
 
 async def create_product(request: web.Request) -> web.Response:
@@ -37,7 +36,7 @@ async def create_product(request: web.Request) -> web.Response:
     # read() is a coroutine: a large body arrives in pieces, and awaiting it lets
     # other requests run meanwhile. aiohttp answers 413 past client_max_size.
     body = decode_json_body(await request.read())
-    product = await db.create_product(request.app[POOL], parse_new_product(body))
+    product = await queries.create_product(request.app[POOL], parse_new_product(body))
     return web.json_response(product, status=201, headers={"Location": f"/products/{product['product_id']}"})
 
 

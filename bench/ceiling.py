@@ -2,7 +2,7 @@
 
 No web app can serve /brands faster than its database and driver can answer the
 query, so this is the line every app is measured against. It runs the apps' query
-(the same text; tests/bench checks it) from as many clients as wrk keeps connections
+(products_db/queries.py) from as many clients as wrk keeps connections
 open, from one process or from one process per core. By default each client has
 a connection of its own; with --pool-size the clients of a process share a pool
 as large as an app's, handing connections back as the apps' pools do.
@@ -23,12 +23,7 @@ import asyncpg
 import uvloop
 
 from products_db.pool import keep_session
-
-# What every app runs for GET /brands: Postgres builds the JSON array.
-SELECT_BRANDS_JSON = """
-    SELECT coalesce(json_agg(b ORDER BY b.brand_id), '[]')::text
-    FROM (SELECT brand_id, brand_name FROM brand) AS b
-"""
+from products_db.queries import SELECT_BRANDS_JSON  # what every app runs for GET /brands
 
 # Time allowed for every process to open its connections before the clock starts,
 # so all of them measure the same interval.

@@ -35,7 +35,7 @@ class ServerCommand:
 DJANGO_DEMO_ENV = {"SECRET_KEY": "insecure-demo-and-test-only-key-never-deploy-this"}
 
 # The files of the REST API each framework serves, a reader's first stops.
-AIOHTTP_SOURCE = ("aiohttp_api/views.py", "aiohttp_api/app.py", "aiohttp_api/db.py", "products_db/rules.py")
+AIOHTTP_SOURCE = ("aiohttp_api/views.py", "aiohttp_api/app.py", "products_db/queries.py", "products_db/rules.py")
 STARLETTE_SOURCE = ("starlette_app/rest.py", "starlette_app/app.py")
 COUNTER_SOURCE = ("starlette_app/counter.py", "static/counter.html", "static/counter.js")
 DJANGO_SOURCE = (

@@ -10,16 +10,11 @@ import psycopg2.extensions
 from psycopg2.extras import RealDictCursor
 
 from products_db.health import PING
+from products_db.queries import SELECT_BRANDS_JSON  # Postgres writes the JSON array itself
 from products_db.rules import NewProduct, ProductNotFound, UnknownBrand
 
 from .pool import Connection, Database
 
-# Postgres writes the JSON array itself (json_agg, in C) and sends it as one text
-# value: no tuple, dict and json.dumps call per row in Python, on every request.
-SELECT_BRANDS_JSON = """
-    SELECT coalesce(json_agg(b ORDER BY b.brand_id), '[]')::text
-    FROM (SELECT brand_id, brand_name FROM brand) AS b
-"""
 SELECT_PRODUCT = "SELECT product_id, product_name, brand_id FROM product WHERE product_id = $1"
 INSERT_PRODUCT = """
     INSERT INTO product (product_name, brand_id) VALUES ($1, $2)

@@ -6,11 +6,9 @@ import asyncpg
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from products_db import health
+from products_db import health, queries
 from products_db.http_limits import check_content_type
 from products_db.rules import decode_json_body, parse_new_product, parse_product_id
-
-from . import db
 
 
 def pool(request: Request) -> asyncpg.Pool:
@@ -20,13 +18,13 @@ def pool(request: Request) -> asyncpg.Pool:
 
 
 async def brands(request: Request) -> Response:
-    """Listing 9.8 (the rows arrive as JSON text already: see db.py)."""
-    return Response(await db.brands_json(pool(request)), media_type="application/json")
+    """Listing 9.8 (the rows arrive as JSON text already: see products_db/queries.py)."""
+    return Response(await queries.brands_json(pool(request)), media_type="application/json")
 
 
 async def get_product(request: Request) -> JSONResponse:
     product_id = parse_product_id(request.path_params["id"])
-    return JSONResponse(await db.product(pool(request), product_id))
+    return JSONResponse(await queries.product(pool(request), product_id))
 
 
 async def create_product(request: Request) -> JSONResponse:
@@ -34,7 +32,7 @@ async def create_product(request: Request) -> JSONResponse:
     # body() awaits the body message by message; BodySizeLimit (limits.py)
     # raises PayloadTooLarge from inside it once the limit is passed.
     body = decode_json_body(await request.body())
-    product = await db.create_product(pool(request), parse_new_product(body))
+    product = await queries.create_product(pool(request), parse_new_product(body))
     return JSONResponse(product, status_code=201, headers={"Location": f"/products/{product['product_id']}"})
 
 
