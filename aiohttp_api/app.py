@@ -1,4 +1,4 @@
-"""The application factory: routes, the error layer and the pool's lifetime, and no I/O until it runs."""
+"""The application factory (listing 9.2's pool, and the production layers around the routes), no I/O until it runs."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from products_db.config import ConfigError, DatabaseUnavailable, Settings
+from products_db.config import CONNECT_TIMEOUT, ConfigError, DatabaseUnavailable, Settings
 from products_db.logs import configure_logging, startup_failed
-from products_db.pool import create_pool
+from products_db.pool import FairPool, first_contact, keep_session, statement_timeout
 from products_db.rules import MAX_BODY_BYTES
 from products_db.timeouts import body_timeout
 
@@ -23,9 +23,25 @@ log = logging.getLogger(__name__)
 
 
 async def database_pool(app: web.Application) -> AsyncIterator[None]:
-    """Open the pool before the first request and close it after the last (one place for both)."""
+    """Listing 9.2: open the pool before the first request and close it after the last (one place for both)."""
+    settings = app[SETTINGS]
+    # min_size=0: no connection is opened before a request needs one, so the server starts
+    # with the database down (its routes answer 503 until it is back). The cost: the first
+    # query on each connection waits for its connect (milliseconds), and a connection idle
+    # for 5 minutes is closed. min_size == max_size would open them all first, and stop the
+    # server, exit code 3, whenever Postgres is down at start.
+    app[POOL] = await FairPool(  # asyncpg's Pool, serving waiting requests in arrival order
+        settings.database_url,
+        min_size=0,
+        max_size=settings.pool_size,  # DB_POOL_SIZE: queries in flight at once in this process
+        timeout=CONNECT_TIMEOUT,  # seconds one connect may take
+        acquire_timeout=settings.acquire_timeout,  # seconds a request waits for a connection, then 503
+        server_settings=statement_timeout(settings),  # Postgres cancels a statement that runs longer
+        command_timeout=settings.silence_limit,  # a connection that answers nothing this long is dropped
+        reset=keep_session,  # no reset query when a connection comes back: one round trip per request
+    )
     try:
-        app[POOL] = await create_pool(app[SETTINGS])
+        await first_contact(app[POOL], settings.database_url)  # a wrong password stops the server here
     except DatabaseUnavailable as error:
         startup_failed(log, error)  # one line, then exit code 3: gunicorn stops instead of respawning workers
     yield
@@ -36,14 +52,20 @@ def init_app(settings: Settings | None = None) -> web.Application:
     configure_logging()  # errors to stderr in the format every app shares (products_db/logs.py)
     try:
         settings = settings or Settings.from_env()
-        deadline = body_deadline(body_timeout())
+        seconds = body_timeout()  # BODY_TIMEOUT
     except ConfigError as error:
         startup_failed(log, error)  # one line naming the setting, then exit code 3
-    # json_errors outermost, so a body over client_max_size met by body_deadline is its 413.
-    app = web.Application(middlewares=[json_errors, deadline], client_max_size=MAX_BODY_BYTES)
-    # A request aiohttp cannot parse never reaches a middleware: aiohttp answers it, here in JSON.
-    answer_parse_errors_in_json(app)
+    # The production layers, outermost first; each module can be skipped on a first reading.
+    middlewares = [
+        json_errors,  # errors.py: every error as JSON, a database outage as 503 (one log line per outage)
+        body_deadline(seconds),  # timeouts.py: a body that stalls mid-upload is a 408
+    ]
+    app = web.Application(
+        middlewares=middlewares,
+        client_max_size=MAX_BODY_BYTES,  # a larger body is a 413 (json_errors answers it)
+    )
+    answer_parse_errors_in_json(app)  # malformed_requests.py: what aiohttp's parser refuses (URL, headers) as JSON
     app[SETTINGS] = settings
-    app.cleanup_ctx.append(database_pool)
+    app.cleanup_ctx.append(database_pool)  # the fair pool above, open while the app runs
     setup_routes(app)
     return app

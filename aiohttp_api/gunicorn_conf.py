@@ -4,9 +4,11 @@ import asyncio
 import logging
 import os
 
-from products_db.config import ConfigError, DatabaseUnavailable, Settings
+import asyncpg
+
+from products_db.config import CONNECT_TIMEOUT, ConfigError, DatabaseUnavailable, Settings
 from products_db.logs import startup_failed
-from products_db.pool import create_pool
+from products_db.pool import first_contact
 
 # aiohttp's worker runs one event loop per process: the loop gives concurrency
 # within a process, the processes give parallelism across cores. This one runs
@@ -17,18 +19,20 @@ workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
 bind = "127.0.0.1:8080"
 
 
-async def _open_and_close_pool(settings: Settings) -> None:
-    pool = await create_pool(settings)
-    await pool.close()
+async def _first_contact(settings: Settings) -> None:
+    async with asyncpg.create_pool(settings.database_url, min_size=0, max_size=1, timeout=CONNECT_TIMEOUT) as pool:
+        await first_contact(pool, settings.database_url)
 
 
 def on_starting(server) -> None:
-    """Open the app's own pool once in the master, before any worker forks, and close it.
+    """Check the settings and try the database once in the master, before any worker forks.
 
-    The same check each worker makes when it starts (app.py), made once: otherwise
-    every worker fails on its own, and gunicorn prints a traceback while it stops the rest.
+    The same checks each worker makes when it starts (app.py), made once: otherwise every worker
+    fails on its own, and gunicorn prints a traceback while it stops the rest. A database that is
+    only down stops nothing: the workers start, and answer 503 on its routes until it is back.
     """
     try:
-        asyncio.run(_open_and_close_pool(Settings.from_env()))
+        settings = Settings.from_env()
+        asyncio.run(_first_contact(settings))
     except (ConfigError, DatabaseUnavailable) as error:
         startup_failed(logging.getLogger(__name__), error)

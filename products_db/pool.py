@@ -1,4 +1,9 @@
-"""Opening an asyncpg pool with an error a person can read when the database is wrong or down."""
+"""The pieces the async apps build their asyncpg pool from (aiohttp_api/app.py, starlette_app/app.py), each skippable.
+
+`FairPool` is asyncpg's pool, serving waiting requests in arrival order; `keep_session` skips the reset
+query on release; `statement_timeout` bounds a query in Postgres; `first_contact` tries the database
+once at start, stopping the server on a wrong URL or password but not on a database that is only down.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,9 @@ from typing import Any
 
 import asyncpg
 
-from .config import CONNECT_TIMEOUT, DatabaseUnavailable, Settings, unreachable_message
-from .outage import OUTAGE
+from .config import DatabaseUnavailable, Settings, unreachable_message
+from .health import PING
+from .outage import OUTAGE, database_unavailable
 
 # What a failed connect can raise: refused or unresolvable host (OSError), a
 # server that never answers (TimeoutError), bad credentials or a missing
@@ -42,8 +48,11 @@ class FairPool(asyncpg.Pool):
     there are connections, in arrival order; the rest queue there.
     """
 
-    def __init__(self, *args: Any, max_size: int, acquire_timeout: float, **kwargs: Any) -> None:
-        super().__init__(*args, max_size=max_size, **kwargs)
+    def __init__(self, dsn: str, *, max_size: int, acquire_timeout: float, **options: Any) -> None:
+        # What asyncpg.create_pool() would set; it builds only its own Pool class, so these are given here.
+        defaults = {"max_queries": 50000, "max_inactive_connection_lifetime": 300.0, "loop": None}
+        classes = {"connection_class": asyncpg.Connection, "record_class": asyncpg.Record}
+        super().__init__(dsn, max_size=max_size, **(defaults | classes | options))
         self._turns = asyncio.Semaphore(max_size)
         self._acquire_timeout = acquire_timeout
 
@@ -85,31 +94,20 @@ class FairPool(asyncpg.Pool):
         OUTAGE.succeeded(started_in)
 
 
-async def create_pool(settings: Settings) -> asyncpg.Pool:
-    # min_size == max_size: every connection is opened now, so a wrong URL fails
-    # at start-up rather than on the first request, and no request pays for a connect.
+def statement_timeout(settings: Settings) -> dict[str, str] | None:
+    """server_settings for DB_STATEMENT_TIMEOUT; none if the URL sets its own (the URL wins, as with psycopg)."""
+    if "statement_timeout" in settings.database_url:
+        return None
+    return {"statement_timeout": settings.statement_timeout_ms}
+
+
+async def first_contact(pool: asyncpg.Pool, database_url: str) -> None:
+    """One query at start: a database that is down only starts an outage (one log line), and the server starts;
+    a wrong URL, password or database name raises DatabaseUnavailable (one line, exit code 3)."""
     try:
-        return await FairPool(
-            settings.database_url,
-            min_size=settings.pool_size,
-            max_size=settings.pool_size,
-            timeout=CONNECT_TIMEOUT,
-            reset=keep_session,
-            acquire_timeout=settings.acquire_timeout,
-            # Postgres cancels a statement that runs longer; a URL that sets its own wins, as with psycopg.
-            server_settings=None
-            if "statement_timeout" in settings.database_url
-            else {"statement_timeout": settings.statement_timeout_ms},
-            # When no answer comes at all (a connection a network cut left silent, which TCP may not
-            # report for minutes), the client gives up too, a little after Postgres would have: the
-            # request gets the outage's 503, and the connection is dropped rather than reused.
-            command_timeout=settings.silence_limit,
-            # The rest as asyncpg.create_pool() sets them.
-            max_queries=50000,
-            max_inactive_connection_lifetime=300.0,
-            loop=None,
-            connection_class=asyncpg.Connection,
-            record_class=asyncpg.Record,
-        )
-    except CONNECT_ERRORS as error:
-        raise DatabaseUnavailable(unreachable_message(settings.database_url, error)) from None
+        await pool.fetchval(PING)
+    except (*CONNECT_ERRORS, ValueError) as error:
+        if database_unavailable(error) and not isinstance(error, ValueError):  # ValueError: a URL asyncpg cannot read
+            OUTAGE.failed(error)
+        else:
+            raise DatabaseUnavailable(unreachable_message(database_url, error)) from None

@@ -11,10 +11,10 @@ import asyncpg
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from products_db.config import ConfigError, Settings
+from products_db.config import CONNECT_TIMEOUT, ConfigError, Settings
 from products_db.http_limits import HeaderLimits
 from products_db.logs import configure_logging, startup_failed
-from products_db.pool import create_pool
+from products_db.pool import FairPool, first_contact, keep_session, statement_timeout
 from products_db.timeouts import body_timeout
 
 from .counter_broadcast import Clients
@@ -45,11 +45,25 @@ def create_app(settings: Settings | None = None, counter_settings: CounterSettin
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         configure_logging()  # errors to stderr in the format every app shares (products_db/logs.py)
-        # Starlette 1.x replaced on_startup/on_shutdown with one context manager:
+        # Listing 9.8. Starlette 1.x replaced on_startup/on_shutdown with one context manager:
         # the pool is opened before the first request and closed after the last.
-        # A database that is down raises DatabaseUnavailable here: the server
-        # logs its one line (OneLineStartupError) and exits with code 3.
-        pool = await create_pool(settings)
+        # min_size=0: no connection is opened before a request needs one, so the server starts
+        # with the database down (its routes answer 503 until it is back). The cost: the first
+        # query on each connection waits for its connect (milliseconds), and a connection idle
+        # for 5 minutes is closed. min_size == max_size would open them all first, and stop the
+        # server, exit code 3, whenever Postgres is down at start.
+        pool = await FairPool(  # asyncpg's Pool, serving waiting requests in arrival order
+            settings.database_url,
+            min_size=0,
+            max_size=settings.pool_size,  # DB_POOL_SIZE: queries in flight at once in this process
+            timeout=CONNECT_TIMEOUT,  # seconds one connect may take
+            acquire_timeout=settings.acquire_timeout,  # seconds a request waits for a connection, then 503
+            server_settings=statement_timeout(settings),  # Postgres cancels a statement that runs longer
+            command_timeout=settings.silence_limit,  # a connection that answers nothing this long is dropped
+            reset=keep_session,  # no reset query when a connection comes back: one round trip per request
+        )
+        # A wrong password raises DatabaseUnavailable here: one line (OneLineStartupError), exit code 3.
+        await first_contact(pool, settings.database_url)
         # The counter's tasks (and, with COUNTER_MODE=postgres, its LISTEN connection) live as long.
         async with pool, open_counter(counter_settings, pool, settings.database_url) as counter:
             yield {"pool": pool, "counter": counter, "counter_guard": counter_settings.guard}
@@ -57,14 +71,15 @@ def create_app(settings: Settings | None = None, counter_settings: CounterSettin
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
+        # The production layers, outermost first; each module can be skipped on a first reading.
         middleware=[
-            Middleware(UnexpectedErrors),
-            Middleware(OneLineStartupError),
+            Middleware(UnexpectedErrors),  # errors.py: a bug is a JSON 500, a database outage a JSON 503
+            Middleware(OneLineStartupError),  # startup.py: a failed start is one log line, not a traceback
             Middleware(HeaderLimit, limits=header_limits),
             Middleware(BodySizeLimit),
             Middleware(BodyDeadline, seconds=body_timeout()),
         ],
-        exception_handlers=exception_handlers,
+        exception_handlers=exception_handlers,  # errors.py: a domain error (400, 404, 413, 415) as JSON
     )
     # Like aiohttp, '/brands/' is an unknown path (404), not a redirect to '/brands'.
     app.router.redirect_slashes = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -11,8 +12,7 @@ import pytest
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from devenv import servers
-from devenv.embedded import free_port
+from devenv import embedded, servers
 from products_db.config import DatabaseUnavailable, Settings
 from products_db.http_limits import MAX_HEADER_BYTES, MAX_REQUEST_HEADERS
 from products_db.rules import MAX_BODY_BYTES
@@ -23,6 +23,7 @@ from tests.conftest import (
     expect_continue_upload,
     raw_request,
 )
+from tests.products_db.test_logs import UNAVAILABLE
 
 pytestmark = pytest.mark.listing("9.8")
 
@@ -114,12 +115,38 @@ async def test_body_just_under_the_limit_is_read(client: httpx.AsyncClient) -> N
     assert "product_name" in response.json()["error"]
 
 
-async def test_unreachable_database_raises_its_own_error_in_process() -> None:
+async def test_a_database_that_refuses_raises_its_own_error_in_process(database_url: str) -> None:
     # Outside a server (a test, a script) the lifespan's error is the real exception.
-    app = create_app(Settings(database_url=f"postgresql://postgres@127.0.0.1:{free_port()}/products"))
+    app = create_app(Settings(database_url=database_url.rsplit("/", 1)[0] + "/no_such_database"))
     with pytest.raises(DatabaseUnavailable, match="cannot use the database"):
         async with app.router.lifespan_context(app):
             pass
+
+
+@pytest.mark.parametrize("name", ["starlette", "starlette-gunicorn"])
+def test_starts_without_its_database_and_serves_once_it_is_back(
+    name: str, start_server, stoppable_database: tuple[Path, int, str]
+) -> None:
+    """Every worker starts while Postgres is down, answers 503 on its routes, and serves once it is up: no restart."""
+    data_dir, port, url = stoppable_database
+    embedded.stop(data_dir)
+    try:
+        with (
+            start_server(name, database_url=url) as server,
+            httpx.Client(base_url=server.url, timeout=30) as client,
+        ):
+            assert client.get("/healthz").status_code == 200
+            for path in ("/brands", "/readyz"):
+                response = client.get(path, headers={"Connection": "close"})  # a new connection, maybe a new worker
+                assert (response.status_code, response.json()) == (503, UNAVAILABLE), path
+            embedded.start(data_dir, port)
+            for _ in range(8):
+                assert client.get("/readyz", headers={"Connection": "close"}).json() == {"status": "ready"}
+            brands = client.get("/brands")
+            assert brands.status_code == 200 and brands.json(), brands.text
+    finally:
+        embedded.start(data_dir, port)  # returns at once when it is running
+    assert "Traceback" not in server.log()
 
 
 def test_declared_oversize_body_is_refused_before_it_is_sent(server: servers.RunningServer) -> None:
@@ -144,13 +171,14 @@ def test_every_worker_answers_405_alike(server: servers.RunningServer) -> None:
 # print that traceback (exit code 1): a race in gunicorn, not in the app.
 @pytest.mark.slow
 @pytest.mark.parametrize(("name", "extra_args"), [("starlette", ""), ("starlette-gunicorn", "--workers 1")])
-def test_unreachable_database_is_one_clear_line_per_worker(name: str, extra_args: str) -> None:
-    closed = f"postgresql://postgres:secret@127.0.0.1:{free_port()}/products"
-    code, output = servers.run_to_exit(name, closed, extra_args)  # it stops by itself: no respawning forever
+def test_a_database_that_refuses_is_one_clear_line_per_worker(name: str, extra_args: str, database_url: str) -> None:
+    wrong = database_url.replace("postgres@", "postgres:secret@", 1).rsplit("/", 1)[0] + "/no_such_database"
+    code, output = servers.run_to_exit(name, wrong, extra_args)  # it stops by itself: no respawning forever
     assert "Traceback" not in output
     errors = [line for line in output.splitlines() if "cannot use the database" in line]
     assert errors, output
     assert all("postgresql://postgres:***@127.0.0.1" in line for line in errors)
+    assert all('database "no_such_database" does not exist' in line for line in errors)
     assert "secret" not in output
     assert "startup failed" in output
     if name == "starlette-gunicorn":
