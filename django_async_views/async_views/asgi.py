@@ -11,12 +11,10 @@ import logging
 import os
 
 import django
-from async_api.body_limit import BodySizeLimit
-from async_api.body_timeout import BodyDeadline
-from async_api.header_limits import HeaderLimit
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from products_db.asgi_guards import BodyDeadline, BodySizeLimit, HeaderLimit
 from products_db.config import ConfigError
 from products_db.http_limits import HeaderLimits
 from products_db.logs import client_faults_at_info, startup_failed
@@ -41,7 +39,7 @@ except (ImproperlyConfigured, ConfigError) as error:
     # exit code 3, so gunicorn stops instead of booting worker after worker.
     startup_failed(logging.getLogger(__name__), error)
 
-# Refuse too many or too long header fields (async_api/header_limits.py), then bodies over
-# 1 MiB before Django reads them (async_api/body_limit.py), and give up on a body that does not
-# arrive within BODY_TIMEOUT seconds (async_api/body_timeout.py).
+# The guards Starlette wears too (products_db/asgi_guards.py): refuse too many or too long header fields,
+# then bodies over 1 MiB before Django reads them, and give up on a body that does not arrive within
+# BODY_TIMEOUT seconds.
 application = HeaderLimit(BodySizeLimit(BodyDeadline(django_application, body_seconds)), header_limits)
