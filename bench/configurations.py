@@ -45,6 +45,15 @@ def per_core(cores: int) -> list[Configuration]:
         flask(cores, extra_args=workers),
         flask(cores, threads=GTHREAD_THREADS, key=sweep_key("flask gthread", cores, GTHREAD_THREADS)),
         *(async_app(app, cores, extra_args=workers) for app in ASYNC_SERVERS),
+        # Stock Django's row above, and beside it the same project with three tweaks (asgi_tuned.py).
+        async_app(
+            "django",
+            cores,
+            key=f"django-tuned-{cores}",
+            label=f"django tuned x{cores}",
+            server="django-asgi-tuned",
+            extra_args=workers,
+        ),
     ]
 
 

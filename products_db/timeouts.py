@@ -8,8 +8,6 @@ and answers the same JSON 408 when it runs out.
 
 from __future__ import annotations
 
-import json
-
 from .config import positive_setting
 
 DEFAULT_BODY_TIMEOUT = 20.0  # seconds; under gunicorn's 30 s worker timeout, which kills a sync worker
@@ -32,8 +30,3 @@ class BodyTimeout(Exception):
     def __init__(self, seconds: float) -> None:
         super().__init__(f"the request body did not arrive within {seconds:g} s")
         self.message = str(self)
-
-
-def body_timeout_json(seconds: float) -> bytes:
-    """The 408 body every app sends, for the apps that write it without their framework's help."""
-    return json.dumps({"error": BodyTimeout(seconds).message}).encode()

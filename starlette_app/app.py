@@ -11,6 +11,7 @@ import asyncpg
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from products_db.asgi_guards import BodyDeadline, BodySizeLimit, HeaderLimit
 from products_db.config import CONNECT_TIMEOUT, ConfigError, Settings
 from products_db.http_limits import HeaderLimits
 from products_db.logs import configure_logging, startup_failed
@@ -22,11 +23,8 @@ from .counter_guard import WebSocketGuard
 from .counter_lifespan import open_counter
 from .counter_settings import CounterSettings
 from .errors import UnexpectedErrors, exception_handlers
-from .header_limits import HeaderLimit
-from .limits import BodySizeLimit
 from .routes import routes
 from .startup import OneLineStartupError
-from .timeouts import BodyDeadline
 
 
 class State(TypedDict):

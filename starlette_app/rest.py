@@ -29,7 +29,7 @@ async def get_product(request: Request) -> JSONResponse:
 
 async def create_product(request: Request) -> JSONResponse:
     check_content_type(request.headers.get("content-type"))
-    # body() awaits the body message by message; BodySizeLimit (limits.py)
+    # body() awaits the body message by message; BodySizeLimit (products_db/asgi_guards.py)
     # raises PayloadTooLarge from inside it once the limit is passed.
     body = decode_json_body(await request.body())
     product = await queries.create_product(pool(request), parse_new_product(body))

@@ -10,30 +10,20 @@ https://docs.djangoproject.com/en/5.2/howto/deployment/asgi/
 import logging
 import os
 
-import django
-from async_api.body_limit import BodySizeLimit
-from async_api.body_timeout import BodyDeadline
-from async_api.header_limits import HeaderLimit
-from django.conf import settings
+from django.core.asgi import get_asgi_application
 from django.core.exceptions import ImproperlyConfigured
 
+from products_db.asgi_guards import BodyDeadline, BodySizeLimit, HeaderLimit
 from products_db.config import ConfigError
 from products_db.http_limits import HeaderLimits
 from products_db.logs import client_faults_at_info, startup_failed
 from products_db.timeouts import body_timeout
 
-from .request_signals import skip_request_started_receivers
-from .reused_threads import ReusedThreadsASGIHandler
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "async_views.settings")
 
 try:
-    # What get_asgi_application() does, with a handler that reuses request threads.
-    django.setup(set_prefix=False)
+    django_application = get_asgi_application()
     client_faults_at_info()  # uvicorn's line for a request it cannot parse: INFO, not WARNING (products_db/logs.py)
-    skip_request_started_receivers()  # a trip to a thread per request saved (request_signals.py)
-    # As many request threads as the pool has connections: each runs one request's queries.
-    django_application = ReusedThreadsASGIHandler(threads=settings.DB_POOL_SIZE)
     header_limits = HeaderLimits.from_env()  # MAX_REQUEST_HEADERS, MAX_HEADER_BYTES
     body_seconds = body_timeout()  # BODY_TIMEOUT
 except (ImproperlyConfigured, ConfigError) as error:
@@ -41,7 +31,7 @@ except (ImproperlyConfigured, ConfigError) as error:
     # exit code 3, so gunicorn stops instead of booting worker after worker.
     startup_failed(logging.getLogger(__name__), error)
 
-# Refuse too many or too long header fields (async_api/header_limits.py), then bodies over
-# 1 MiB before Django reads them (async_api/body_limit.py), and give up on a body that does not
-# arrive within BODY_TIMEOUT seconds (async_api/body_timeout.py).
+# uvicorn bounds neither header fields nor bodies, so the guards Starlette wears too (products_db/asgi_guards.py)
+# answer before Django reads a request: 431 past the header bounds, 413 for a body over 1 MiB, 408 for a body
+# that has not arrived within BODY_TIMEOUT seconds.
 application = HeaderLimit(BodySizeLimit(BodyDeadline(django_application, body_seconds)), header_limits)

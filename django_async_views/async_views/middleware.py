@@ -1,4 +1,4 @@
-"""Django's security, common and clickjacking middleware, run on the event loop under ASGI instead of in a thread."""
+"""Django's security, common and clickjacking middleware with hooks on the event loop (settings_tuned.py)."""
 
 from __future__ import annotations
 

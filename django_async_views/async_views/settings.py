@@ -28,13 +28,10 @@ ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,l
 # need Django's own tables in the shared products database.
 INSTALLED_APPS = ["async_api"]
 
-# Django's SecurityMiddleware, CommonMiddleware and XFrameOptionsMiddleware, unchanged
-# but for one thing: under ASGI their hooks run on the event loop, not in a thread
-# (async_views/middleware.py).
 MIDDLEWARE = [
-    "async_views.middleware.Security",
-    "async_views.middleware.Common",
-    "async_views.middleware.XFrameOptions",
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # What a view raises becomes an answer here: a 400, 404, 413 or 503 (async_api/errors.py).
     "async_api.errors.ErrorAnswers",
     # No CsrfViewMiddleware: nothing here authenticates with cookies, so there is
@@ -49,11 +46,6 @@ MIDDLEWARE = [
 # gunicorn around the proxy (it binds 127.0.0.1 unless told otherwise).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SILENCED_SYSTEM_CHECKS = [
-    # W001 and W002 look for Django's own class paths in MIDDLEWARE; the subclasses
-    # above are those middlewares. tests/django_async_views/test_rest.py checks the
-    # headers they set (nosniff, referrer and opener policies, X-Frame-Options).
-    "security.W001",
-    "security.W002",
     # W003, no CsrfViewMiddleware: no cookie or session authenticates anything here (see MIDDLEWARE).
     "security.W003",
     # W004, SECURE_HSTS_SECONDS: Strict-Transport-Security is a promise about the whole domain,

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -20,15 +19,6 @@ BODY_LIMIT_MESSAGE = f"request body is larger than {MAX_BODY_BYTES} bytes"
 OTHER_CONNECTIONS = """
     SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
 """
-
-
-def load_body_limit() -> type:
-    """async_api.body_limit by file: the Django project is not on our path (the module needs no Django)."""
-    path = servers.REPO_ROOT / "django_async_views" / "async_api" / "body_limit.py"
-    spec = importlib.util.spec_from_file_location("django_body_limit_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.BodySizeLimit
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +55,7 @@ def test_a_host_not_allowed_is_json_400(api: httpx.Client) -> None:
 
 
 def test_declared_oversize_body_is_refused_before_it_is_sent(server: servers.RunningServer) -> None:
-    """Django would spool the whole body to a file first; the ASGI wrapper answers 413 before a byte is read."""
+    """Django would spool the whole body to a file first; the BodySizeLimit guard answers 413 before a byte is read."""
     head, body = expect_continue_upload(server.port, 50 * MAX_BODY_BYTES)
     answer = head + body
     assert head.startswith(b"HTTP/1.1 413"), answer[:200]
@@ -81,37 +71,6 @@ def test_chunked_body_over_the_limit_is_413(api: httpx.Client) -> None:
     response = api.post("/product", content=chunks(), headers={"Content-Type": "application/json"})
     assert response.status_code == 413
     assert response.json() == {"error": BODY_LIMIT_MESSAGE}
-
-
-async def test_the_wrapper_stops_reading_a_chunked_body_at_the_limit() -> None:
-    BodySizeLimit = load_body_limit()
-
-    async def reads_everything(scope, receive, send) -> None:
-        # What Django's ASGIHandler does: receive until the body ends or the client leaves.
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # Django sends nothing then
-            if not message.get("more_body"):
-                break
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"read it all"})
-
-    chunk = 64 * 1024
-    sent = 0
-
-    async def chunks() -> AsyncIterator[bytes]:
-        nonlocal sent
-        for _ in range(4 * MAX_BODY_BYTES // chunk):
-            sent += chunk
-            yield b"x" * chunk
-
-    transport = httpx.ASGITransport(app=BodySizeLimit(reads_everything))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        response = await client.post("/product", content=chunks())
-    assert response.status_code == 413
-    assert response.json() == {"error": BODY_LIMIT_MESSAGE}
-    assert sent <= MAX_BODY_BYTES + chunk
 
 
 def test_connections_are_pooled_and_bounded_under_load(start_server, database_url: str) -> None:
@@ -135,7 +94,7 @@ def test_connections_are_pooled_and_bounded_under_load(start_server, database_ur
 
 @pytest.mark.parametrize("path", ["/brands", "/products/abc"])
 def test_security_headers_are_set_on_every_answer(api: httpx.Client, path: str) -> None:
-    """Django's security and clickjacking middleware run (on the event loop under ASGI): their headers are there."""
+    """Django's own security and clickjacking middleware run: their headers are there."""
     headers = api.get(path).headers
     assert headers["x-frame-options"] == "DENY"
     assert headers["x-content-type-options"] == "nosniff"
@@ -148,7 +107,7 @@ def test_header_fields_are_bounded_like_gunicorns(
     server: servers.RunningServer, count: int, size: int, status: int
 ) -> None:
     # Under UvicornWorker, httptools parses the request and bounds nothing; the
-    # HeaderLimit wrapper (async_api/header_limits.py) answers 431 before Django.
+    # HeaderLimit guard (products_db/asgi_guards.py) answers 431 before Django.
     check_header_bounds(server.port, count, size, status, MAX_REQUEST_HEADERS, MAX_HEADER_BYTES)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 
 import httpx
 import pytest
@@ -82,6 +83,31 @@ async def test_concurrent_requests_and_the_sensitive_thread(views_server) -> Non
     else:
         assert threads[0] == threads[1]
         assert {call["thread"] for call in first.json()["calls"]} == {"MainThread"}
+
+
+@pytest.mark.listing("9.14")
+def test_each_request_has_a_sensitive_thread_of_its_own_under_asgi_and_the_main_thread_under_wsgi(
+    views_server,
+) -> None:
+    """The threads stock Django uses, as the page shows them.
+
+    Under ASGI, Django's handler gives each request a ThreadSensitiveContext, for which asgiref
+    starts a one-thread executor (ThreadPoolExecutor-N_0, N counting executors) and ends it with
+    the request. Under gunicorn's sync worker the worker's main thread runs every request's calls.
+    """
+    params = {"sleep_time": 0.01, "num_calls": 2, "thread_sensitive": "True", "format": "html"}
+    names = []
+    for _ in range(3):
+        page = httpx.get(f"{views_server.url}/requests/sync_to_async", params=params, timeout=60)
+        assert page.status_code == 200, page.text
+        rows = Tables(page.text).tables["calls"][1:]
+        assert len({thread for _, thread, _, _ in rows}) == 1
+        names.append(rows[0][1])
+    if views_server.command.name == "django-asgi":
+        assert all(re.fullmatch(r"ThreadPoolExecutor-\d+_0", name) for name in names), names
+        assert len(set(names)) == 3, names  # a new thread for every request
+    else:
+        assert names == ["MainThread"] * 3
 
 
 BAD_SLEEP_PARAMS = [

@@ -192,7 +192,7 @@ def test_header_fields_are_bounded_like_gunicorns(
     server: servers.RunningServer, count: int, size: int, status: int
 ) -> None:
     # uvicorn's httptools parser takes any number of header fields of any size:
-    # the HeaderLimit middleware (header_limits.py) answers 431 before any handler runs.
+    # the HeaderLimit guard (products_db/asgi_guards.py) answers 431 before any handler runs.
     check_header_bounds(server.port, count, size, status, MAX_REQUEST_HEADERS, MAX_HEADER_BYTES)
 
 
