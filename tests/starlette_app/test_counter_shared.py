@@ -17,9 +17,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from devenv.servers import RunningServer
-from starlette_app.counter_broadcast import Clients
-from starlette_app.counter_shared import SharedCount
-from starlette_app.counter_table import UPSERT_WORKER, create_table
+from starlette_app.counter import Counter
+from starlette_app.counter_shared import UPSERT_WORKER, SharedCount, create_table
 
 from .test_counter import LATEST, assert_stays, wait_for_count, ws_url
 
@@ -218,7 +217,7 @@ async def test_a_read_counts_this_workers_clients_as_they_are_not_as_its_row_say
     """
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     published: list[str] = []
-    clients = Clients(send_timeout=1.0)
+    clients = Counter(send_timeout=1.0)
     clients.publish = published.append  # type: ignore[method-assign]
     count = SharedCount(clients, pool, database_url, heartbeat=HEARTBEAT, expiry=EXPIRY, retry_max=1.0)
     other = uuid.uuid4()
