@@ -44,11 +44,10 @@ class UserCounter(WebSocketEndpoint):
 
 
 class Counter:
-    """The book's `sockets` and `_send_count`: this process's clients, and one task that sends them the count.
+    """The book's `sockets` and `_send_count`: this process's clients, told the count by one task, in rounds.
 
-    The book's sends on every change overlap under a burst of connects ("3" can arrive after "4"). Here one
-    task sends in rounds: a change records the newest text and wakes it; changes during a round merge into the next.
-    """
+    Changes made during a round merge into the next: a burst of connects costs about one message per client,
+    and nobody sees "3" after "4" (the book's overlapping sends could deliver them so)."""
 
     def __init__(self, send_timeout: float = 1.0) -> None:
         self.send_timeout = send_timeout  # a client that takes longer to accept a send is dropped
