@@ -98,12 +98,13 @@ COMMANDS: dict[str, ServerCommand] = {
             source=COUNTER_SOURCE,
         ),
         # The counter shared through Postgres, so any number of workers (and hosts) agree.
-        # The README documents it as `COUNTER_MODE=postgres uvicorn --workers 4 starlette_app.app:app`;
-        # the variable lives in env because argv() does not run a shell.
+        # The README documents it with COUNTER_MODE=postgres in front; the variable lives in env because
+        # argv() does not run a shell. --reuse-port gives each worker a listening socket of its own, so the
+        # kernel spreads the clients evenly over the workers (starlette_app/README.md).
         ServerCommand(
             "counter-shared",
-            "uvicorn --workers 4 starlette_app.app:app",
-            "--port {port}",
+            "gunicorn starlette_app.app:app --worker-class uvicorn_worker.UvicornWorker --workers 4 --reuse-port",
+            "--bind 127.0.0.1:{port}",
             demo_port=8009,
             ready_path="/",
             env={"COUNTER_MODE": "postgres"},

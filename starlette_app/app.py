@@ -18,10 +18,9 @@ from products_db.logs import configure_logging, startup_failed
 from products_db.pool import FairPool, first_contact, keep_session, statement_timeout
 from products_db.timeouts import body_timeout
 
-from .counter_broadcast import Clients
+from .counter import Counter
 from .counter_guard import WebSocketGuard
-from .counter_lifespan import open_counter
-from .counter_settings import CounterSettings
+from .counter_settings import CounterSettings, open_counter
 from .errors import UnexpectedErrors, exception_handlers
 from .routes import routes
 from .startup import OneLineStartupError
@@ -31,7 +30,7 @@ class State(TypedDict):
     """What the lifespan yields; Starlette copies it into every request.state."""
 
     pool: asyncpg.Pool
-    counter: Clients  # the /counter WebSocket clients of this process (counter_lifespan.py opens them)
+    counter: Counter  # the /counter WebSocket clients of this process (counter.py; counter_settings.py opens it)
     counter_guard: WebSocketGuard  # which pages may open /counter, how big a message may be (counter_guard.py)
 
 

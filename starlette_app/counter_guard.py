@@ -1,19 +1,26 @@
-"""Two limits on the counter's WebSocket: which pages may open it, and how big a client's message may be."""
+"""What the /counter route adds around the book's endpoint (routes.py): two limits, and the first message.
+
+Which pages may open the WebSocket, how big a client's message may be (CounterGuard), and where the
+WebSocket landed (LandedOn). Both are ASGI layers on the route: counter.py knows nothing of them.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Collection
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from starlette import status
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 
 @dataclass(frozen=True)
 class WebSocketGuard:
-    """What the counter's endpoint asks before it accepts a WebSocket, and on every message it receives."""
+    """The limits CounterGuard applies, read once from COUNTER_* (counter_settings.py) into the lifespan state."""
 
     allowed_origins: Collection[str]  # COUNTER_ALLOWED_ORIGINS: other sites' pages that may connect
     max_message: int  # COUNTER_MAX_MESSAGE: bytes; clients have nothing to say, so this is small
@@ -40,21 +47,75 @@ class WebSocketGuard:
         await websocket.send_denial_response(JSONResponse({"error": error}, status_code=status.HTTP_403_FORBIDDEN))
         return False
 
-    def too_big(self, data: str | bytes) -> bool:
+    def too_big(self, data: str | bytes | None) -> bool:
         """Is this message from a client over max_message bytes?"""
+        data = data or b""
         # A str of more characters than the limit has more bytes too: no need to encode it to know.
         if isinstance(data, str) and len(data) <= self.max_message:
             data = data.encode()
         return len(data) > self.max_message
 
-    async def close_too_big(self, websocket: WebSocket) -> None:
-        """Close with 1009 (message too big) a client that sent more than max_message bytes at once.
 
-        uvicorn has already read the message (up to its --ws-max-size, 16 MiB by default), but a
-        client that sends something this big is not the counter page: closing it at once stops it
-        from making the server read 16 MiB again and again on one connection.
-        """
-        await websocket.close(status.WS_1009_MESSAGE_TOO_BIG, f"messages are limited to {self.max_message} bytes")
+class CounterGuard:
+    """The /counter route's guard (routes.py), around the book's endpoint, which never sees it.
+
+    At the handshake, a page of another site is refused with 403 (WebSocketGuard.admit). Then a
+    message over max_message bytes closes its client with 1009 (message too big): uvicorn has already
+    read it (up to its --ws-max-size, 16 MiB by default), but a client that sends something this big is
+    not the counter page, and closing it stops it making the server read 16 MiB again and again. The
+    endpoint is told the client left, so it leaves the count as on any disconnect.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        guard: WebSocketGuard = scope["state"]["counter_guard"]  # from the lifespan (app.py)
+        if not await guard.admit(WebSocket(scope, receive, send)):
+            return
+        closed = False
+
+        async def receive_bounded() -> Message:
+            nonlocal closed
+            message = await receive()
+            if message["type"] == "websocket.receive" and guard.too_big(message.get("bytes") or message.get("text")):
+                closed = True
+                reason = f"messages are limited to {guard.max_message} bytes"
+                await send({"type": "websocket.close", "code": status.WS_1009_MESSAGE_TOO_BIG, "reason": reason})
+                return {"type": "websocket.disconnect", "code": status.WS_1009_MESSAGE_TOO_BIG}
+            return message
+
+        async def send_unless_closed(message: Message) -> None:
+            if not closed:  # the broadcast may still send to it until the endpoint has seen it leave
+                await send(message)
+
+        await self.app(scope, receive_bounded, send_unless_closed)
+
+
+class LandedOn:
+    """The /counter route's first message (routes.py): where this WebSocket landed, as JSON.
+
+    The host is the address the connection was accepted on (one per host, also behind a proxy), the
+    worker is this process's pid: with several workers or hosts, the page shows which one serves it.
+    Every later message is the count, as in the book.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        server = scope.get("server") or ("unknown", None)
+        landed = json.dumps({"host": server[0], "worker": os.getpid()})
+
+        async def send_landed_first(message: Message) -> None:
+            await send(message)
+            if message["type"] == "websocket.accept":
+                try:
+                    await send({"type": "websocket.send", "text": landed})
+                except OSError:
+                    pass  # gone already: the endpoint's next receive says so
+
+        await self.app(scope, receive, send_landed_first)
 
 
 def same_origin(origin: str, host: str) -> bool:

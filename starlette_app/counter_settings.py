@@ -1,12 +1,18 @@
-"""The counter's settings, read once from the environment (COUNTER_*)."""
+"""The counter's settings, read once from the environment (COUNTER_*), and the counter the lifespan opens with them."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Literal
 
+import asyncpg
+
+from .counter import Counter
 from .counter_guard import WebSocketGuard, parse_origins
+from .counter_shared import SharedCount
 
 MODES = ("memory", "postgres")
 
@@ -52,3 +58,21 @@ class CounterSettings:
     @property
     def guard(self) -> WebSocketGuard:
         return WebSocketGuard(self.allowed_origins, self.max_message)
+
+
+@asynccontextmanager
+async def open_counter(settings: CounterSettings, pool: asyncpg.Pool, database_url: str) -> AsyncIterator[Counter]:
+    """The lifespan's counter (app.py): this process's clients and their broadcast task, for the app's life.
+
+    COUNTER_MODE=memory is the book's counter alone (counter.py): it never touches the pool, so it
+    counts while the database is down. COUNTER_MODE=postgres adds the count shared by every worker
+    and host (counter_shared.py), which takes over what each change publishes.
+    """
+    counter = Counter(settings.send_timeout)
+    async with counter.running():
+        if settings.mode == "memory":
+            yield counter
+            return
+        shared = SharedCount(counter, pool, database_url, settings.heartbeat, settings.expiry, settings.retry_max)
+        async with shared.running():
+            yield counter

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,29 +17,93 @@ from products_db.config import CONNECT_TIMEOUT, DatabaseUnavailable, unreachable
 from products_db.logs import one_line
 from products_db.pool import CONNECT_ERRORS
 
-from .counter_backoff import Backoff
-from .counter_broadcast import Clients, log_crash
-from .counter_table import (
-    CHANNEL,
-    DELETE_EXPIRED,
-    DELETE_WORKER,
-    NOTIFY,
-    OTHERS,
-    TOUCH_WORKER,
-    UPSERT_WORKER,
-    create_table,
-)
+from .counter import Counter, log_crash
 
 logger = logging.getLogger(__name__)
 
 DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
 
+# The table: one row per worker, and the SQL the shared mode runs on it.
+# Why one row per worker with a heartbeat, rather than one shared number that every connect
+# increments and every disconnect decrements: a worker killed with SIGKILL (or a host that loses
+# power or network) never runs its decrements, so a shared number would count its clients forever.
+# Each worker instead owns a row holding its own count and refreshes the row's heartbeat every
+# COUNTER_HEARTBEAT seconds; the total only sums rows refreshed within COUNTER_EXPIRY seconds, so a
+# dead worker's clients stop counting after at most that long. Heartbeats use the database's clock
+# (now()), so hosts whose clocks disagree still agree on what is fresh.
+CREATE_TABLE = """
+CREATE TABLE IF NOT EXISTS counter_worker (
+    worker_id   uuid PRIMARY KEY,
+    host        text NOT NULL,
+    pid         integer NOT NULL,
+    connections integer NOT NULL CHECK (connections >= 0),
+    heartbeat   timestamptz NOT NULL
+)
+"""
+# Several workers start at once, and concurrent CREATE TABLE IF NOT EXISTS can still collide in
+# the catalog; a transaction-scoped advisory lock makes them take turns.
+SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('counter_worker'))"
+
+UPSERT_WORKER = """
+INSERT INTO counter_worker (worker_id, host, pid, connections, heartbeat)
+VALUES ($1, $2, $3, $4, now())
+ON CONFLICT (worker_id) DO UPDATE SET connections = excluded.connections, heartbeat = now()
+"""
+# Tell every worker (this one included) that the total may have changed; delivered on commit.
+NOTIFY = "SELECT pg_notify('counter_changed', '')"
+CHANNEL = "counter_changed"
+# The other workers' clients, from their fresh rows. A worker adds its own clients as it counts them now,
+# never as its row says: the row can lag behind them (a write that failed and waits for its retry), and
+# a total read back with it would step back below a number the clients were already told.
+OTHERS = """
+SELECT coalesce(sum(connections), 0)::int
+FROM counter_worker WHERE heartbeat >= now() - make_interval(secs => $1) AND worker_id <> $2
+"""
+# Only the write loop sets connections, so an older count can never overwrite a newer one.
+TOUCH_WORKER = "UPDATE counter_worker SET heartbeat = now() WHERE worker_id = $1"
+DELETE_EXPIRED = "DELETE FROM counter_worker WHERE heartbeat < now() - make_interval(secs => $1)"
+DELETE_WORKER = "DELETE FROM counter_worker WHERE worker_id = $1"
+
+
+async def create_table(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute(SCHEMA_LOCK)
+        await connection.execute(CREATE_TABLE)
+
+
+FIRST_RETRY = 0.1  # seconds before the first retry after a failure; it doubles up to COUNTER_RETRY_MAX
+
+
+class Backoff:
+    """How long to wait before the next attempt to reach the database: 0.1 s, doubling up to a cap.
+
+    Doubling spares a database that is struggling; the cap keeps the recovery quick once it is back;
+    the jitter (each wait is between half and all of the delay) keeps the workers of every host from
+    reconnecting in the same instant when Postgres comes back.
+    """
+
+    def __init__(self, cap: float) -> None:
+        self.cap = cap
+        self.delay = FIRST_RETRY
+        self.failures = 0  # consecutive; 0 means the last attempt worked
+
+    def reset(self) -> None:
+        self.delay = FIRST_RETRY
+        self.failures = 0
+
+    async def wait(self) -> None:
+        self.failures += 1
+        delay = min(self.delay, self.cap)
+        self.delay = delay * 2
+        await asyncio.sleep(delay * (0.5 + random.random() / 2))
+
 
 class SharedCount:
     """This worker's part of the shared count: its row, its listener, and the tasks that keep them current.
 
-    The postgres CountSource (counter_lifespan.py): the client set calls clients_changed, and the
-    lifespan keeps running() open for the app's whole life.
+    It takes over the in-memory counter's on_change (counter.py), so every connect, disconnect and
+    drop of this worker's clients calls clients_changed; the lifespan keeps running() open for the
+    app's whole life (counter_settings.open_counter).
 
     Four loops; the first three are woken by an event, so bursts coalesce into one query:
     - write: the local clients changed -> upsert this worker's row and NOTIFY, in one transaction;
@@ -53,9 +118,10 @@ class SharedCount:
     """
 
     def __init__(
-        self, clients: Clients, pool: asyncpg.Pool, database_url: str, heartbeat: float, expiry: float, retry_max: float
+        self, clients: Counter, pool: asyncpg.Pool, database_url: str, heartbeat: float, expiry: float, retry_max: float
     ) -> None:
         self.clients = clients
+        clients.on_change = self.clients_changed
         self.pool = pool
         self.database_url = database_url
         self.heartbeat = heartbeat
@@ -126,7 +192,7 @@ class SharedCount:
 
     async def write_row(self) -> None:
         async with self.connection() as connection, connection.transaction():
-            await connection.execute(UPSERT_WORKER, self.worker_id, self.host, self.pid, self.clients.count)
+            await connection.execute(UPSERT_WORKER, self.worker_id, self.host, self.pid, len(self.clients.sockets))
             await connection.execute(NOTIFY)
 
     async def write_loop(self) -> None:
@@ -144,7 +210,7 @@ class SharedCount:
         connects during an outage gets a number at once, and this worker's own connects and
         disconnects still move it.
         """
-        self.clients.publish(str(self.others + self.clients.count))
+        self.clients.publish(str(self.others + len(self.clients.sockets)))
 
     async def read_loop(self) -> None:
         await self._forever(self.total_changed, self.read_total)

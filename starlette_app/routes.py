@@ -5,10 +5,16 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from . import counter, rest
+from .counter_guard import CounterGuard, LandedOn
 from .page_headers import SecurityHeaders
 
 # The page and its files tell the browser what it may run, load and frame (page_headers.py).
 PAGE_HEADERS = [Middleware(SecurityHeaders)]
+# Around the book's counter endpoint, which knows nothing of them (counter_guard.py):
+COUNTER_LAYERS = [
+    Middleware(CounterGuard),  # another site's page gets 403; a message over COUNTER_MAX_MESSAGE closes with 1009
+    Middleware(LandedOn),  # the first message says which host and worker the WebSocket landed on
+]
 
 routes: list[BaseRoute] = [
     # The REST API (listing 9.8 and the aiohttp API's product endpoints). A GET
@@ -20,7 +26,7 @@ routes: list[BaseRoute] = [
     Route("/healthz", rest.healthz, methods=["GET"]),
     Route("/readyz", rest.readyz, methods=["GET"]),
     # The WebSocket user counter (listing 9.9) and its page (listing 9.10).
-    WebSocketRoute("/counter", counter.UserCounter),
+    WebSocketRoute("/counter", counter.UserCounter, middleware=COUNTER_LAYERS),
     Route("/", counter.counter_page, methods=["GET"], middleware=PAGE_HEADERS),
     Mount("/static", StaticFiles(directory=counter.STATIC_DIR), name="static", middleware=PAGE_HEADERS),
 ]

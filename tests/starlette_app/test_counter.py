@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin
 
 from devenv.servers import RunningServer
-from starlette_app.counter_broadcast import Clients
+from starlette_app.counter import Counter
 from starlette_app.counter_settings import CounterSettings
 from starlette_app.page_headers import security_headers
 
@@ -289,27 +289,23 @@ class FakeSocket:
 
 async def test_hanging_and_failing_sends_are_bounded_and_dropped() -> None:
     send_timeout = 0.5
-    clients = Clients(send_timeout)
-    clients.on_change = lambda: clients.publish(str(clients.count))
-    sender = asyncio.create_task(clients.run())
+    counter = Counter(send_timeout)
     good, hanging, failing = FakeSocket(), FakeSocket("hang"), FakeSocket("fail")
     start = time.monotonic()
-    for ws in (good, hanging, failing):
-        clients.add(ws)  # type: ignore[arg-type]
-    async with asyncio.timeout(5):
-        while not good.received or good.received[-1][1] != "1":
-            await good.got_one.wait()
-            good.got_one.clear()
-    sender.cancel()
-    await asyncio.gather(sender, return_exceptions=True)
-    await clients.aclose()
+    async with counter.running():
+        for ws in (good, hanging, failing):
+            counter.add(ws)  # type: ignore[arg-type]
+        async with asyncio.timeout(5):
+            while not good.received or good.received[-1][1] != "1":
+                await good.got_one.wait()
+                good.got_one.clear()
     first_at, first = good.received[0]
     # The good client got the count at once, not after the hanging send's timeout...
     assert first == "3" and first_at - start < send_timeout
     # ...and ends on the true count once the other two are dropped, within about one timeout.
     assert [text for _, text in good.received][-1] == "1"
     assert good.received[-1][0] - start < 3 * send_timeout
-    assert clients.count == 1
+    assert list(counter.sockets) == [good]
     assert hanging.closed_with == 1008
 
 
