@@ -22,11 +22,7 @@ EXTENSION = "flask_api.database"  # key in app.extensions
 
 
 class Connection(psycopg2.extensions.connection):
-    """Every connection the pool opens (psycopg2's connection_factory): autocommit, and its prepared statements.
-
-    Each statement commits on its own, as with asyncpg: one round trip per request, where
-    psycopg2's default adds a BEGIN and a COMMIT around it. Every handler runs one statement.
-    """
+    """Each connection the pool opens: autocommit, as asyncpg (one round trip a statement, no BEGIN and COMMIT)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -35,11 +31,8 @@ class Connection(psycopg2.extensions.connection):
 
 
 class Database:
-    """This worker process's pool: created empty, so it opens connections on its first requests, after the fork.
-
-    Never a connection at import: with `--preload` the master imports the app, and every worker
-    would share its socket. A pool, not one connection: `--threads N` runs N requests at once.
-    """
+    """This process's pool, empty until its first requests: with `--preload` a connection opened at import would
+    be shared by every worker. A pool, not one connection: `--threads N` runs N requests at once."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
