@@ -1,8 +1,9 @@
-"""A deadline for the request body in a sync worker: each read may take only the time left until it."""
+"""A deadline for the request body in a sync worker: a timer cuts the read side of a socket that stalls."""
 
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import IO, TYPE_CHECKING
@@ -21,10 +22,10 @@ class DeadlineInput:
     """wsgi.input that must be read to the end by `deadline`, else BodyTimeout.
 
     A sync worker reads the body with blocking recv() calls and serves nobody else
-    meanwhile. A fixed socket timeout would only bound each recv(): a client sending a
-    byte now and then could still hold the worker for ever. So before each read the
-    socket's timeout is set to the time left until the deadline: the read that would
-    cross it fails there, and the socket is made blocking again for the 408 to go out.
+    meanwhile. A socket timeout would only bound each recv(): a client sending a byte now
+    and then could still hold the worker for ever. So a timer, at the deadline, shuts the
+    socket for reading: the recv() blocked in this worker returns at once with no data, and
+    the next read raises BodyTimeout. The socket stays open for writing: the 408 goes out.
     """
 
     def __init__(self, stream: IO[bytes], sock: socket.socket | None, seconds: float) -> None:
@@ -32,22 +33,39 @@ class DeadlineInput:
         self.sock = sock
         self.seconds = seconds
         self.deadline = time.monotonic() + seconds
-        self.blocking = sock.gettimeout() if sock is not None else None  # what the server set: restored by finish()
+        self.lock = threading.Lock()  # the timer and the worker must not both decide
+        self.finished = False
+        self.timer = threading.Timer(seconds, self.expire)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def expire(self) -> None:
+        with self.lock:
+            if self.finished or self.sock is None:
+                return
+            try:
+                self.sock.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass  # already closed: the worker is done with it
 
     def finish(self) -> None:
-        if self.sock is not None:
-            self.sock.settimeout(self.blocking)
+        with self.lock:
+            self.finished = True
+        self.timer.cancel()
 
     def _read(self, method: Callable[..., bytes], size: int | None) -> bytes:
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise BodyTimeout(self.seconds)
-        if self.sock is not None:
-            self.sock.settimeout(left)
         try:
-            return method() if size is None else method(size)
-        except TimeoutError:  # socket.timeout: the deadline passed during this read
-            raise BodyTimeout(self.seconds) from None
+            data = method() if size is None else method(size)
+        except OSError:
+            # gunicorn takes the read side shut by expire() for a client that went away.
+            if time.monotonic() >= self.deadline:
+                raise BodyTimeout(self.seconds) from None
+            raise
+        if time.monotonic() >= self.deadline:
+            raise BodyTimeout(self.seconds)
+        if not data or size is None or size < 0:
+            self.finish()  # the end of the body: nothing left to wait for
+        return data
 
     def read(self, size: int | None = None) -> bytes:
         return self._read(self.stream.read, size)
