@@ -64,7 +64,7 @@ def ping(database: Database) -> None:
 
 # psycopg2 sends a query's whole text every time, and Postgres parses and plans
 # it again (asyncpg prepares each query once per connection by itself). So each
-# connection prepares a statement the first time it runs it, and then runs it by name.
+# connection prepares a statement the first time it runs it, then runs it by name (measured: README.md).
 STATEMENTS = {"brands_json": SELECT_BRANDS_JSON, "product": SELECT_PRODUCT, "insert_product": INSERT_PRODUCT}
 
 

@@ -1,4 +1,4 @@
-"""The application factory: settings, routes and the error layer; no I/O until a request needs the database."""
+"""The application factory: Flask, the routes, then the production layers, each one line; no I/O at all."""
 
 from __future__ import annotations
 
@@ -20,22 +20,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     # its own only when no handler above it takes the records.
     configure_logging()
     settings = settings or Settings.from_env()
-    # A DATABASE_URL libpq cannot read stops the app now (ConfigError), instead of
-    # a 503 on every request; nothing connects yet.
+    # A DATABASE_URL libpq cannot read stops the app now (ConfigError), instead of a 503 on every request.
     connect_params(settings.database_url)
     app = Flask("flask_api")
-    # Werkzeug answers 413 for a Content-Length past this size, before reading. A
-    # chunked body has no length: Werkzeug then stops reading at this size without
-    # an error, and parsing the first 1 MiB would accept a cut body. Reading one
-    # byte more lets decode_json_body see that the body is over the limit (413).
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES + 1
-    # Other frameworks answer //brands with 404; Werkzeug would redirect it.
-    app.url_map.merge_slashes = False
-    # Flask's own home for an extension's state. The pool inside opens on the
-    # first request, i.e. in the gunicorn worker, after the fork.
-    app.extensions[EXTENSION] = Database(settings)
-    setup_routes(app)
-    setup_errors(app)
-    # A body that does not arrive within BODY_TIMEOUT seconds frees the worker with a 408.
-    setup_body_deadline(app, body_timeout())
+    setup_routes(app)  # routes.py: every route, as the other frameworks answer them
+    # The production layers, each in a module a reader of listing 9.5 can skip:
+    app.extensions[EXTENSION] = Database(settings)  # pool.py: psycopg2's pool, opened after the fork; statement_timeout
+    setup_errors(app)  # errors.py: every error a JSON body; 503 while the database is unavailable
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES + 1  # 413 past the limit (one byte more: see views.py)
+    setup_body_deadline(app, body_timeout())  # timeouts.py: a body that has not arrived in BODY_TIMEOUT s is a 408
     return app

@@ -17,6 +17,8 @@ ROUTES: list[tuple[str, RouteCallable, list[str]]] = [
 
 
 def setup_routes(app: Flask) -> None:
+    # Other frameworks answer //brands with 404; Werkzeug would redirect it.
+    app.url_map.merge_slashes = False
     for rule, view, methods in ROUTES:
         # Flask would answer OPTIONS itself with an empty 200; the other
         # frameworks answer 405, so the contract turns it off. (GET implies HEAD.)

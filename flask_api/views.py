@@ -27,8 +27,10 @@ def get_product(product_id: str) -> Response:
 
 def create_product() -> Response:
     check_content_type(request.headers.get("Content-Type"))
-    # get_data() reads the whole body, blocking this worker meanwhile, and stops
-    # one byte past the limit (factory.py); decode_json_body answers 413 then.
+    # get_data() reads the whole body, blocking this worker meanwhile. Werkzeug answers 413
+    # for a Content-Length past MAX_CONTENT_LENGTH (factory.py) before reading; a chunked
+    # body has no length, so Werkzeug stops at that size without an error: the limit is one
+    # byte past MAX_BODY_BYTES, so that decode_json_body sees a body over it (413), never a cut one.
     body = decode_json_body(request.get_data(cache=False))
     product = db.create_product(database(), parse_new_product(body))
     return json_response(product, status=201, headers={"Location": f"/products/{product['product_id']}"})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -151,6 +152,28 @@ def test_a_stalled_body_is_answered_408_json_after_body_timeout(start_server, da
         ]
         assert httpx.get(server.url + "/brands", timeout=10).status_code == 200
         assert "Traceback" not in server.log()
+
+
+@pytest.mark.slow
+def test_flask_answers_408_to_a_body_that_trickles_past_body_timeout(start_server) -> None:
+    """A byte every 0.2 s never lets one read wait long: only a deadline for the whole body ends it (timeouts.py)."""
+    with start_server("flask", env={"BODY_TIMEOUT": str(BODY_TIMEOUT)}, extra_args="-w 1") as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            sock.sendall(post_head(server.port, length=1000) + b'{"product_name": "')
+            started = time.monotonic()
+            answered_while_trickling = False
+            for _ in range(int(BODY_TIMEOUT * 5) * 4):  # bounded: four times as long as the deadline
+                time.sleep(0.2)
+                if select.select([sock], [], [], 0)[0]:
+                    answered_while_trickling = True
+                    break
+                sock.sendall(b"x")
+            seconds = time.monotonic() - started
+            status, answer = read_answer(sock)
+    # A limit on each read alone would wait for the trickle to stop, then answer.
+    assert answered_while_trickling, (status, answer, seconds)
+    assert (status, answer) == (408, {"error": BodyTimeout(BODY_TIMEOUT).message})
+    assert BODY_TIMEOUT - 0.1 <= seconds < BODY_TIMEOUT + 10, seconds  # generous: a shared machine
 
 
 @pytest.mark.slow
