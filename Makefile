@@ -67,6 +67,7 @@ format: install
 
 bench: install
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.docs
 
 bench-quick: install
 	$(BIN)/python -m bench --quick
@@ -76,6 +77,7 @@ bench-quick: install
 ## BENCH_BOOK_ARGS passes options, e.g. BENCH_BOOK_ARGS='--rounds 1 --runs 1 --duration 2' (python -m bench.book -h).
 bench-book: install
 	$(BIN)/python -m bench.book $(BOOK) $(BENCH_BOOK_ARGS)
+	$(BIN)/python -m bench.docs
 
 ## make lock: refresh constraints.txt from what is installed now
 lock: install

@@ -15,6 +15,7 @@ import argparse
 import importlib.metadata
 import json
 import os
+import statistics
 import subprocess
 import sys
 from collections.abc import Callable
@@ -260,7 +261,12 @@ def _with_figures(row: dict) -> dict:
     for book_runs, our_runs in zip(row["book"], row["ours"], strict=True):
         if book_runs and our_runs:
             per_round.append(_ratios(summarize(_from_json([book_runs])), summarize(_from_json([our_runs]))))
-    return {**row, "summary": figures, "ratios": _ratios(figures["book"], figures["ours"]), "round_ratios": per_round}
+    # The row's ratio pairs each round's sides, which ran minutes apart at most: the median of the rounds' ratios.
+    overall = {
+        name: round(statistics.median(values), 2) if (values := [r[name] for r in per_round if r.get(name)]) else None
+        for name in ("requests_per_s", "cpu_per_request")
+    }
+    return {**row, "summary": figures, "ratios": overall, "round_ratios": per_round}
 
 
 def _ratios(book: dict, ours: dict) -> dict:
@@ -290,9 +296,9 @@ def method(results: dict) -> str:
         f"-d{s['duration_s']:g}s {s['path']}`; {s['rounds']} rounds, in each every command started on the book's "
         f"listing and then on this repository's app, {s['warmup_s']:g} s of warm-up and {s['runs']} runs each. "
         "req/s and p99: median of every run; CPU: the server's processes' CPU time per request served, median; "
-        "ratios: ours ÷ the book's for req/s, the book's ÷ ours for CPU (above 1: ours does better), "
-        "in brackets the lowest and highest of the rounds' ratios. Errors: wrk's socket errors and non-2xx "
-        "answers, summed. Server, wrk and Postgres share the machine."
+        "ratios: ours ÷ the book's for req/s, the book's ÷ ours for CPU (above 1: ours does better), each "
+        "round's sides paired, the median of the rounds' ratios and in brackets their lowest and highest. "
+        "Errors: wrk's socket errors and non-2xx answers, summed. Server, wrk and Postgres share the machine."
     )
 
 
@@ -366,7 +372,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.redraw:
-        write(json.loads(args.redraw.read_text()), args.redraw.parent)
+        results = json.loads(args.redraw.read_text())  # figures and ratios computed again from the runs
+        write({**results, "rows": [_with_figures(row) for row in results["rows"]]}, args.redraw.parent)
         return 0
     if args.book is None or not (args.book / "chapter_09").is_dir():
         where = "no BOOK given" if args.book is None else f"{args.book} has no chapter_09 folder"

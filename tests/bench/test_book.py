@@ -195,4 +195,5 @@ def test_the_ratio_spread_is_over_the_rounds() -> None:
     )
     assert [r["requests_per_s"] for r in row["round_ratios"]] == [2.0, 1.5]
     assert [r["cpu_per_request"] for r in row["round_ratios"]] == [2.0, 1.0]
-    assert book._ratio(row, "requests_per_s") == "1.75 (1.50-2.00)"  # the median of all four runs' rates
+    assert book._ratio(row, "requests_per_s") == "1.75 (1.50-2.00)"  # the median of the rounds' ratios
+    assert book._ratio(row, "cpu_per_request") == "1.50 (1.00-2.00)"
