@@ -33,7 +33,10 @@ def test_a_figure_changed_by_hand_is_caught(document: str) -> None:
     assert docs.render(document, changed) != changed
 
 
-@pytest.mark.parametrize("document", [*docs.DOCUMENTS, "RELIABILITY.md"])
+READMES = sorted(str(path.relative_to(REPO_ROOT)) for path in REPO_ROOT.glob("*/README.md"))
+
+
+@pytest.mark.parametrize("document", sorted({*docs.DOCUMENTS, *READMES, "RELIABILITY.md"}))
 def test_no_measured_rate_outside_the_rendered_regions(document: str) -> None:
     outside = docs.REGION.sub("", (REPO_ROOT / document).read_text())
     assert FIGURE.findall(outside) == [], f"{document}: figures with no results file behind them"
