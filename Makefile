@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test db db-stop db-reset lint format mutate bench bench-quick lock
+.PHONY: install demo test db db-stop db-reset lint format mutate bench bench-quick bench-book lock
 
 $(INSTALLED): pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or newer is needed (python3 --version)"; exit 1; }
@@ -67,9 +67,17 @@ format: install
 
 bench: install
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.docs
 
 bench-quick: install
 	$(BIN)/python -m bench --quick
+
+## make bench-book BOOK=path/to/clone: the book's listings 9.2, 9.5 and 9.8 from a clone of its repository against
+## this repository's apps, same commands, same database; writes bench/results/book.md and book.json (about 15 min).
+## BENCH_BOOK_ARGS passes options, e.g. BENCH_BOOK_ARGS='--rounds 1 --runs 1 --duration 2' (python -m bench.book -h).
+bench-book: install
+	$(BIN)/python -m bench.book $(BOOK) $(BENCH_BOOK_ARGS)
+	$(BIN)/python -m bench.docs
 
 ## make lock: refresh constraints.txt from what is installed now
 lock: install

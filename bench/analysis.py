@@ -23,6 +23,12 @@ def find(cells: list[dict], key: str, latency_ms: int) -> dict | None:
     return None
 
 
+def cpu_ratio(theirs: dict, ours: dict) -> float | None:
+    """Server CPU per request, theirs ÷ ours: above 1, ours costs less per request."""
+    a, b = (cell["summary"].get("server_cpu_us_per_request_median") for cell in (theirs, ours))
+    return round(a / b, 2) if a and b else None
+
+
 def ratios(results: dict) -> dict:
     """Each async server against Flask at equal processes, each app against the limit, and the sweep."""
     cells = results["cells"]
@@ -41,6 +47,7 @@ def ratios(results: dict) -> dict:
                         "server": a["label"],
                         "flask": b["label"],
                         "ratio": round(rate(a) / rate(b), 2),
+                        "cpu_ratio": cpu_ratio(b, a),
                     }
                 )
     found["share_of_limit"] = share_of_limit(results)

@@ -45,12 +45,23 @@ def _header(results: dict) -> list[str]:
 
 def _brands(results: dict) -> list[str]:
     """One row per configuration, one column per latency; the raw apps' GET / counts as their /brands."""
+    return ["", "## GET /brands, by added database latency", "", BRANDS_INTRO, "", *brands_table(results)]
+
+
+BRANDS_INTRO = (
+    "Requests per second, median (min-max) · the server's CPU time per request served, median "
+    "(every process of the server; the database's and wrk's not included)."
+)
+
+
+def brands_table(results: dict, keys: list[str] | None = None) -> list[str]:
+    """The /brands rows of these configurations (default: every one, in the order of the run), a column per latency."""
     latencies = results["meta"]["plan"]["latencies_ms"]
     cells = [c for c in results["cells"] if c["endpoint"] in ("/brands", "/")]
-    keys = list(dict.fromkeys(c["configuration"] for c in cells))  # in the order of the run
+    keys = keys or list(dict.fromkeys(c["configuration"] for c in cells))
     columns = "| Configuration | In flight (bound) | " + " | ".join(f"{ms} ms" for ms in latencies) + " |"
     rows = [_brands_row([c for c in cells if c["configuration"] == key], latencies) for key in keys]
-    return ["", "## GET /brands, by added database latency", "", columns, "|---|---|" + "---:|" * len(latencies), *rows]
+    return [columns, "|---|---|" + "---:|" * len(latencies), *rows]
 
 
 def _brands_row(row: list[dict], latencies: list[int]) -> str:
@@ -60,7 +71,7 @@ def _brands_row(row: list[dict], latencies: list[int]) -> str:
         if cell is None:
             figures.append("-")
         elif cell["status"] == "ok":
-            figures.append(_figure(cell))
+            figures.append(f"{_figure(cell)} · {_number(cell['summary']['server_cpu_us_per_request_median'])} µs")
         else:
             figures.append(f"{cell['status']}: {cell['reason'].splitlines()[0][:60]}")
     first = row[0]
@@ -70,21 +81,24 @@ def _brands_row(row: list[dict], latencies: list[int]) -> str:
 
 def _products(results: dict) -> list[str]:
     rows = [
-        f"| {c['label']} | {c['latency_ms']} ms | {_figure(c) if c['status'] == 'ok' else c['status']} |"
+        f"| {c['label']} | {c['latency_ms']} ms | {_figure(c) if c['status'] == 'ok' else c['status']} | "
+        f"{_number(c['summary'].get('server_cpu_us_per_request_median'))} |"
         for c in results["cells"]
         if c["endpoint"] == "/products/{id}"
     ]
-    columns = "| Configuration | Latency | req/s |"
-    return _section("GET /products/{id} with random ids", columns, "|---|---:|---:|", rows)
+    columns = "| Configuration | Latency | req/s | Server CPU µs per request |"
+    return _section("GET /products/{id} with random ids", columns, "|---|---:|---:|---:|", rows)
 
 
 def _against_flask(results: dict) -> list[str]:
     rows = [
-        f"| {r['server']} | {r['flask']} | {r['latency_ms']} ms | {r['ratio']:.2f} |"
+        f"| {r['server']} | {r['flask']} | {r['latency_ms']} ms | {r['ratio']:.2f} | "
+        f"{'-' if r.get('cpu_ratio') is None else format(r['cpu_ratio'], '.2f')} |"
         for r in ratios(results)["against_flask"]
     ]
     title = "Against Flask with the same number of processes"
-    return _section(title, "| Server | Flask | Latency | Ratio |", "|---|---|---:|---:|", rows)
+    columns = "| Server | Flask | Latency | Ratio of req/s | Ratio of CPU per request (Flask's ÷ the server's) |"
+    return _section(title, columns, "|---|---|---:|---:|---:|", rows)
 
 
 def _limit(results: dict) -> list[str]:
@@ -129,11 +143,11 @@ def _sweep_row(r: dict) -> str:
 
 def _every_cell(results: dict) -> list[str]:
     columns = (
-        "| Configuration | Endpoint | Latency | req/s median (min-max) | p99 ms | Socket errors c/r/w/t | "
-        "HTTP ≥400 | CPU % server / Postgres / wrk / machine | Pool per process | Bound at this latency | "
-        "Connections per worker |"
+        "| Configuration | Endpoint | Latency | req/s median (min-max) | Server CPU µs per request | p99 ms | "
+        "Socket errors c/r/w/t | HTTP ≥400 | CPU % server / Postgres / wrk / machine | Pool per process | "
+        "Bound at this latency | Connections per worker |"
     )
-    align = "|---|---|---:|---:|---:|---|---:|---|---:|---:|---|"
+    align = "|---|---|---:|---:|---:|---:|---|---:|---|---:|---:|---|"
     return _section("Every cell", columns, align, [_cell_row(cell) for cell in results["cells"]])
 
 
@@ -141,12 +155,12 @@ def _cell_row(cell: dict) -> str:
     pool = cell["pool_size_per_process"] if cell["pool_size_per_process"] is not None else "-"
     start = f"| {cell['label']} | {cell['endpoint']} | {cell['latency_ms']} ms |"
     if cell["status"] != "ok":
-        return f"{start} {cell['status']}: {cell['reason'].splitlines()[0][:80]} | | | | | {pool} | | |"
+        return f"{start} {cell['status']}: {cell['reason'].splitlines()[0][:80]} | | | | | | {pool} | | |"
     s, e = cell["summary"], cell["summary"]["errors"]
     cpu = s["cpu_percent_median"]
     cpu_text = " / ".join("-" if cpu[k] is None else f"{cpu[k]:.0f}" for k in ("server", "postgres", "wrk", "machine"))
     return (
-        f"{start} {_rates(cell)} | {s['p99_ms_median']:,.0f} | "
+        f"{start} {_rates(cell)} | {_number(s.get('server_cpu_us_per_request_median'))} | {s['p99_ms_median']:,.0f} | "
         f"{e['connect']}/{e['read']}/{e['write']}/{e['timeout']} | {e['status']} | {cpu_text} | {pool} | "
         f"{_number(cell['latency_bound_requests_per_s'])}{_spread_bound(cell)} | {_spread(cell)} |"
     )

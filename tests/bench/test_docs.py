@@ -1,0 +1,42 @@
+"""Every benchmark figure in the documents is the committed results' own: rendered by `python -m bench.docs`."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bench import docs
+from devenv.embedded import REPO_ROOT
+
+# A measured rate or CPU figure in prose: "2,384 req/s", "387 µs per request".
+FIGURE = re.compile(r"\b\d[\d,.]* (?:req/s|µs)")
+
+
+@pytest.mark.parametrize("document", docs.DOCUMENTS)
+def test_every_region_is_what_its_results_say(document: str) -> None:
+    text = (REPO_ROOT / document).read_text()
+    assert docs.REGION.search(text), f"{document} has no region rendered from the results"
+    assert docs.render(document, text) == text, f"{document} differs from its results: run python -m bench.docs"
+
+
+@pytest.mark.parametrize("document", docs.DOCUMENTS)
+def test_a_figure_changed_by_hand_is_caught(document: str) -> None:
+    text = (REPO_ROOT / document).read_text()
+    region = docs.REGION.search(text)
+    assert region is not None
+    body = region.group(4)
+    digit = re.search(r"\d", body)
+    assert digit is not None, f"{document}: a region with no figure"
+    at = region.start(4) + digit.start()
+    changed = text[:at] + str((int(text[at]) + 1) % 10) + text[at + 1 :]
+    assert docs.render(document, changed) != changed
+
+
+READMES = sorted(str(path.relative_to(REPO_ROOT)) for path in REPO_ROOT.glob("*/README.md"))
+
+
+@pytest.mark.parametrize("document", sorted({*docs.DOCUMENTS, *READMES, "RELIABILITY.md"}))
+def test_no_measured_rate_outside_the_rendered_regions(document: str) -> None:
+    outside = docs.REGION.sub("", (REPO_ROOT / document).read_text())
+    assert FIGURE.findall(outside) == [], f"{document}: figures with no results file behind them"
