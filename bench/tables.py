@@ -60,7 +60,9 @@ def brands_table(results: dict, keys: list[str] | None = None) -> list[str]:
     cells = [c for c in results["cells"] if c["endpoint"] in ("/brands", "/")]
     keys = keys or list(dict.fromkeys(c["configuration"] for c in cells))
     columns = "| Configuration | In flight (bound) | " + " | ".join(f"{ms} ms" for ms in latencies) + " |"
-    rows = [_brands_row([c for c in cells if c["configuration"] == key], latencies) for key in keys]
+    by_key = {key: [c for c in cells if c["configuration"] == key] for key in keys}
+    # A configuration added after this run has no cells in it: it gets its row at the next run.
+    rows = [_brands_row(row, latencies) for row in by_key.values() if row]
     return [columns, "|---|---|" + "---:|" * len(latencies), *rows]
 
 
