@@ -33,6 +33,7 @@ from .database import Database, database
 from .figures import Run, summarize
 from .processes import group_pids, postgres_on_port
 from .serve import drain, probe
+from .tables import number
 from .wrk import WrkMissing, run_wrk, wrk_path, wrk_version
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
@@ -310,12 +311,13 @@ def table(results: dict) -> list[str]:
     ]
     for row in results["rows"]:
         book, ours = row["summary"]["book"], row["summary"]["ours"]
+        cpu = "server_cpu_us_per_request_median"
         if not book or not ours:
             lines.append(f"| {row['command']} | {_rate(book)} | {_rate(ours)} | - | | | | |")
             continue
         lines.append(
             f"| {row['command']} | {_rate(book)} | {_rate(ours)} | {_ratio(row, 'requests_per_s')} | "
-            f"{_us(book)} / {_us(ours)} | {_ratio(row, 'cpu_per_request')} | "
+            f"{number(book[cpu])} / {number(ours[cpu])} | {_ratio(row, 'cpu_per_request')} | "
             f"{book['p99_ms_median']:,.0f} / {ours['p99_ms_median']:,.0f} | {_errors(book)} / {_errors(ours)} |"
         )
     if results["failures"]:
@@ -325,11 +327,6 @@ def table(results: dict) -> list[str]:
 
 def _rate(summary: dict) -> str:
     return f"{summary['requests_per_s']['median']:,.0f}" if summary else "not measured"
-
-
-def _us(summary: dict) -> str:
-    value = summary["server_cpu_us_per_request_median"]
-    return "-" if value is None else f"{value:,.0f}"
 
 
 def _errors(summary: dict) -> str:

@@ -73,7 +73,7 @@ def _brands_row(row: list[dict], latencies: list[int]) -> str:
         if cell is None:
             figures.append("-")
         elif cell["status"] == "ok":
-            figures.append(f"{_figure(cell)} · {_number(cell['summary']['server_cpu_us_per_request_median'])} µs")
+            figures.append(f"{_figure(cell)} · {number(cell['summary']['server_cpu_us_per_request_median'])} µs")
         else:
             figures.append(f"{cell['status']}: {cell['reason'].splitlines()[0][:60]}")
     first = row[0]
@@ -84,7 +84,7 @@ def _brands_row(row: list[dict], latencies: list[int]) -> str:
 def _products(results: dict) -> list[str]:
     rows = [
         f"| {c['label']} | {c['latency_ms']} ms | {_figure(c) if c['status'] == 'ok' else c['status']} | "
-        f"{_number(c['summary'].get('server_cpu_us_per_request_median'))} |"
+        f"{number(c['summary'].get('server_cpu_us_per_request_median'))} |"
         for c in results["cells"]
         if c["endpoint"] == "/products/{id}"
     ]
@@ -138,8 +138,8 @@ def _sweep_row(r: dict) -> str:
     errors = f" ⚠ {r['socket_errors']:,} socket err" if r["socket_errors"] else ""
     return (
         f"| {r['app']} | {r['in_flight_per_process']} | {r['requests_per_s']:,.0f}{errors} | "
-        f"{_number(r['latency_bound_requests_per_s'])} | {_number(r['server_rss_mib'])} | "
-        f"{_number(r['server_cpu_us_per_request'])} |"
+        f"{number(r['latency_bound_requests_per_s'])} | {number(r['server_rss_mib'])} | "
+        f"{number(r['server_cpu_us_per_request'])} |"
     )
 
 
@@ -162,13 +162,13 @@ def _cell_row(cell: dict) -> str:
     cpu = s["cpu_percent_median"]
     cpu_text = " / ".join("-" if cpu[k] is None else f"{cpu[k]:.0f}" for k in ("server", "postgres", "wrk", "machine"))
     return (
-        f"{start} {_rates(cell)} | {_number(s.get('server_cpu_us_per_request_median'))} | {s['p99_ms_median']:,.0f} | "
+        f"{start} {_rates(cell)} | {number(s.get('server_cpu_us_per_request_median'))} | {s['p99_ms_median']:,.0f} | "
         f"{e['connect']}/{e['read']}/{e['write']}/{e['timeout']} | {e['status']} | {cpu_text} | {pool} | "
-        f"{_number(cell['latency_bound_requests_per_s'])}{_spread_bound(cell)} | {_spread(cell)} |"
+        f"{number(cell['latency_bound_requests_per_s'])}{_spread_bound(cell)} | {_spread(cell)} |"
     )
 
 
-def _number(value: float | None) -> str:
+def number(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
