@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test db db-stop db-reset lint format mutate bench bench-quick bench-book lock
+.PHONY: install demo test figures db db-stop db-reset lint format mutate bench bench-quick bench-book lock
 
 $(INSTALLED): pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or newer is needed (python3 --version)"; exit 1; }
@@ -47,6 +47,11 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+## make figures: the tests that measure times and sizes (tests/figures.py: outages, cut links, log bytes...) run with
+## their figures written to tests/results/figures.json, then RELIABILITY.md and the READMEs re-rendered (a few minutes).
+figures: install
+	$(BIN)/python -m tests.figures
 
 ## make mutate: mutation testing of the shared rules ([tool.mutmut] in pyproject.toml, products_db/README.md):
 ## every mutant of products_db's rules, HTTP limits, outage and pool against its in-process tests, all sharing

@@ -20,7 +20,7 @@ from devenv.embedded import REPO_ROOT
 from . import book, tables
 from .configurations import book_commands, per_core
 
-DOCUMENTS = ["README.md", "bench/README.md", "scale_out/README.md"]
+DOCUMENTS = ["README.md", "bench/README.md", "scale_out/README.md", "RELIABILITY.md", "django_async_views/README.md"]
 REGION = re.compile(r"(<!-- from (\S+) (\S+) -->\n)(.*?)(<!-- end -->)", re.S)
 
 
@@ -87,14 +87,41 @@ PARTS: dict[str, Callable[[dict, str], list[str]]] = {
 }
 
 
+def _shown(figure: dict) -> str:
+    """'6.0 s', or '1.1 to 1.7 s' when the runs differ at the precision shown."""
+    digits = 1 if figure["unit"] == "s" and figure["high"] < 100 else 0  # tenths of a second, else whole units
+    low, high = f"{figure['low']:,.{digits}f}", f"{figure['high']:,.{digits}f}"
+    return f"{low} {figure['unit']}" if low == high else f"{low} to {high} {figure['unit']}"
+
+
+def _figures(group: str) -> Callable[[dict, str], list[str]]:
+    """The figures the tests measured of one group (tests/figures.py writes them): one row each."""
+
+    def render(results: dict, link: str) -> list[str]:
+        rows = [figure for figure in results["figures"] if figure["group"] == group]
+        if not rows:
+            raise ValueError(f"no figure of the group {group!r}: python -m tests.figures measures them")
+        return [
+            f"Measured by the tests, `python -m tests.figures`, {results['meta']['started'][:10]}, "
+            f"{results['meta']['machine']['cores']} cores ({link}); a range is the lowest and highest of the run.",
+            "",
+            "| measured | figure | times |",
+            "| --- | ---: | ---: |",
+            *(f"| {figure['what']} | {_shown(figure)} | {figure['count']} |" for figure in rows),
+        ]
+
+    return render
+
+
 def render(document: str, text: str) -> str:
     """The document with every marked region rewritten from its source."""
 
     def region(match: re.Match[str]) -> str:
         opening, source, part = match.group(1), match.group(2), match.group(3)
         results = json.loads((REPO_ROOT / source).read_text())
-        shown = source.replace(".json", ".md")
-        lines = PARTS[part](results, _link(document, shown, f"`{Path(shown).name}`"))
+        shown = source if source.endswith("figures.json") else source.replace(".json", ".md")
+        part_of = _figures(part) if source.endswith("figures.json") else PARTS[part]
+        lines = part_of(results, _link(document, shown, f"`{Path(shown).name}`"))
         return opening + "\n".join(lines) + "\n" + match.group(5)
 
     return REGION.sub(region, text)

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from devenv import servers
+from tests.figures import record
 
 HOST = b"Host: 127.0.0.1\r\n"
 KINDS: dict[str, bytes] = {
@@ -147,8 +148,8 @@ def test_a_malformed_request_is_a_4xx_and_one_quiet_line_at_most(server: servers
         if body is not None:
             assert content == body
     lines = added.splitlines()
-    # RELIABILITY.md's log bytes per refused request come from this line (pytest -s prints it).
-    print(f"{server.command.name}, {kind}: {len(added.encode()) / REPEATS:.0f} B of log per request")
+    # RELIABILITY.md's log bytes per refused request: the lowest and highest over the kinds, per command.
+    record("log-bytes", f"`{server.command.name}`: log per refused request", len(added.encode()) / REPEATS, "B")
     assert len(lines) <= REPEATS, added
     assert not NOT_BELOW_WARNING.search(added), added
 

@@ -17,6 +17,7 @@ import pytest
 from devenv.servers import RunningServer
 from products_db.timeouts import BodyTimeout
 from tests.conftest import commands, get_with_headers, log_lines, raw_exchange, raw_request
+from tests.figures import record
 
 BODY_TIMEOUT = 1.0  # low, so that the 408 test is short
 REPEAT = 20  # malformed requests of each kind: their log must not grow with them
@@ -81,8 +82,7 @@ def test_a_malformed_request_gets_a_json_4xx_and_no_log_flood(
     logged = server.log()[logged_before:]
     # (gunicorn's second worker may announce itself once the first already answers.)
     lines = [line for line in logged.splitlines() if "Booting worker with pid" not in line]
-    # RELIABILITY.md's log bytes per refused request come from this line (pytest -s prints it).
-    print(f"{server.command.name}: {len(logged.encode()) / REPEAT:.0f} B of log per request")
+    record("log-bytes", f"`{server.command.name}`: log per refused request", len(logged.encode()) / REPEAT, "B")
     assert len(lines) <= REPEAT, logged[-2000:]
     assert not LOUD.search(logged), logged[-2000:]
     refused = [line["message"] for line in log_lines(logged, "INFO") if line["logger"] == REFUSALS]
@@ -121,3 +121,9 @@ def test_a_stalled_body_is_answered_408_and_its_connection_closed(server: Runnin
     assert json.loads(data.partition(b"\r\n\r\n")[2]) == {"error": BodyTimeout(BODY_TIMEOUT).message}
     # Generous on a shared machine; aiohttp's lingering kept it open 10 s longer.
     assert closed_after < BODY_TIMEOUT + 2, closed_after
+    record(
+        "stalled-body",
+        f"`{server.command.name}`: closed after a stalled body, `BODY_TIMEOUT={BODY_TIMEOUT:g}`",
+        closed_after,
+        "s",
+    )

@@ -40,3 +40,13 @@ READMES = sorted(str(path.relative_to(REPO_ROOT)) for path in REPO_ROOT.glob("*/
 def test_no_measured_rate_outside_the_rendered_regions(document: str) -> None:
     outside = docs.REGION.sub("", (REPO_ROOT / document).read_text())
     assert FIGURE.findall(outside) == [], f"{document}: figures with no results file behind them"
+
+
+# A measured time or size in RELIABILITY.md's prose: "6.0 s", "1.1 to 1.7 s", "16 MB". (Whole seconds there are the
+# tests' own limits and loads, which tests/test_reliability_doc.py checks.)
+MEASURED = re.compile(r"\b\d[\d,]*\.\d+ ?(?:s|ms)\b|\b\d[\d,.]* to \d[\d,.]* ?(?:s|ms|B)\b|\b\d[\d,.]* ?[MG]B\b")
+
+
+def test_no_measured_time_or_size_outside_the_rendered_regions_of_reliability() -> None:
+    outside = docs.REGION.sub("", (REPO_ROOT / "RELIABILITY.md").read_text())
+    assert MEASURED.findall(outside) == [], "RELIABILITY.md: figures no test wrote (python -m tests.figures does)"

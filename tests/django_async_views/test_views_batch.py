@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from devenv import servers
+from tests.figures import record
 
 from .support import NO_ANSWER, REQUEST_TIMEOUT, TEST_ENV, VIEWS_SERVERS, Tables, number, paths
 from .target import Target, closed_port_url
@@ -70,6 +71,9 @@ def test_batch_is_concurrent(views_server, target: Target, path: str) -> None:
     times = [number(row[1]) for row in page.tables["successes"][1:]]
     assert number(page.by_id["serial-ms"]) == pytest.approx(sum(times), abs=0.05 * request_num + 0.05)
     assert number(page.by_id["serial-ms"]) >= request_num * delay * 1000
+    what = f"`{views_server.command.name}` `{path}`, {request_num} requests answering in {delay:g} s"
+    record("concurrent-batch", f"{what}: the batch took", number(page.by_id["wall-ms"]), "ms")
+    record("concurrent-batch", f"{what}: their times added up", number(page.by_id["serial-ms"]), "ms")
 
 
 @pytest.mark.parametrize("path", paths(*BATCH_VIEWS))
@@ -118,7 +122,12 @@ def test_an_endless_answer_is_cut_off_as_that_requests_failure(views_server, tar
     assert failures == [f"{OVER_ANSWER}, stopped reading"] * 3
     assert page.by_id["success-count"] == "0"
     # What the target could write: the MiB read by each request, plus what the sockets' buffers held.
-    print(f"{path}: the target wrote {target.sent[key]:,} bytes")
+    record(
+        "endless-answer",
+        f"`{views_server.command.name}` `{path}`: bytes the target wrote",
+        target.sent[key] / MiB,
+        "MiB",
+    )
     assert target.sent[key] < 3 * 32 * MiB, target.sent[key]
 
 

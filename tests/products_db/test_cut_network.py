@@ -22,6 +22,7 @@ import pytest
 from products_db.config import SILENCE_MARGIN
 from tests.conftest import query
 from tests.cuttable_route import CuttableRoute
+from tests.figures import record
 from tests.products_db.test_logs import UNAVAILABLE
 
 STATEMENT_TIMEOUT = 2.0
@@ -76,7 +77,7 @@ def test_a_cut_before_the_query_is_answered_503_in_bounded_time(
         cuttable_route.cut()
         elapsed, answer = get_brands(server.url)
         assert_unavailable(name, elapsed, answer)
-        print(f"\n{name}: cut before the query, 503 after {elapsed:.2f} s")
+        record("cut-network", f"`{name}`: the link cut before the query, 503 after", elapsed, "s")
 
         cuttable_route.restore()
         assert_recovers(server.url)
@@ -105,7 +106,7 @@ def test_a_cut_while_postgres_holds_the_query_is_answered_503_in_bounded_time(
         finally:
             locker.close()
         assert_unavailable(name, elapsed, answer)
-        print(f"\n{name}: cut while Postgres held the query, 503 after {elapsed:.2f} s")
+        record("cut-network", f"`{name}`: the link cut while Postgres held the query, 503 after", elapsed, "s")
 
         cuttable_route.restore()
         assert_recovers(server.url)

@@ -17,6 +17,7 @@ import pytest
 
 from devenv import servers
 from devenv.servers import RunningServer
+from tests.figures import record
 from tests.products_db.test_logs import ONE_WORKER
 
 APPS = ["aiohttp", "flask", "starlette", "django-asgi"]
@@ -64,7 +65,8 @@ def test_a_request_stuck_on_a_lock_is_answered_503(start_server, database_url: s
             assert answer.status_code == 503, (answer.status_code, answer.text)
             assert answer.json() == {"error": "the database is unavailable, try again later"}
             assert elapsed < LOCK_HELD_S / 2, f"answered after {elapsed:.1f} s: the limits did not apply"
-        print(f"\n{name}: answered 503 after {', '.join(f'{e:.2f} s' for e, _ in sorted(results, key=lambda r: r[0]))}")
+        for what, (elapsed, _) in zip(("first", "second"), sorted(results, key=lambda r: r[0]), strict=True):
+            record("time-limits", f"`{name}`: the {what} `GET /brands` answered 503 after", elapsed, "s")
         # The lock is gone: the same server answers again, with no restart.
         assert httpx.get(f"{server.url}/brands", timeout=10).status_code == 200
 

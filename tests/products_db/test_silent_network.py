@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from products_db.config import SILENCE_MARGIN
+from tests.figures import record
 from tests.products_db.test_logs import UNAVAILABLE
 from tests.silent_proxy import SilenceableProxy
 
@@ -41,7 +42,7 @@ def test_a_silent_connection_is_answered_503_and_replaced(
         assert answer.status_code == 503, (answer.status_code, answer.text)
         assert answer.json() == UNAVAILABLE
         assert elapsed < BOUND, f"answered after {elapsed:.1f} s"
-        print(f"\n{name}: a silent connection answered 503 after {elapsed:.2f} s")
+        record("silent-network", f"`{name}`: a silent connection answered 503 after", elapsed, "s")
 
         # The silent connection was dropped: the next request opens a fresh one, which the proxy passes.
         assert client.get("/brands").status_code == 200
