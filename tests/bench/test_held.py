@@ -44,7 +44,7 @@ def test_an_event_loop_holds_idle_sockets_and_still_answers(held_run: tuple[dict
     results, _ = held_run
     [row] = [r for r in results["rows"] if r["key"] == f"aiohttp-{CORES}"]
     assert row["connected"] == HELD and row["connect_failed"]["timeout"] == 0
-    assert row["accepted_peak"] >= HELD  # every idle socket accepted, each a descriptor in a worker
+    assert row["accepted_peak"] >= HELD  # every idle socket accepted, each a socket of a worker
     gets = row["gets"]
     assert gets["sent"] == gets["ok"] == REQUESTS, gets
     assert gets["errors"] == {"timeout": 0, "connection": 0, "status": 0}
