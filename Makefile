@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test figures db db-stop db-reset lint format mutate bench bench-quick bench-book lock
+.PHONY: install demo test figures db db-stop db-reset lint format mutate bench bench-quick bench-book bench-held lock
 
 $(INSTALLED): pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or newer is needed (python3 --version)"; exit 1; }
@@ -76,6 +76,13 @@ bench: install
 
 bench-quick: install
 	$(BIN)/python -m bench --quick
+
+## make bench-held: every REST server holding 100, 1,000 and 10,000 idle connections while a new client asks for
+## /brands; writes bench/results/held.md, held.json and held.png (about 4 min). BENCH_HELD_ARGS passes options,
+## e.g. BENCH_HELD_ARGS='--held 100,1000 --configs aiohttp-2' (python -m bench.held -h).
+bench-held: install
+	$(BIN)/python -m bench.held $(BENCH_HELD_ARGS)
+	$(BIN)/python -m bench.docs
 
 ## make bench-book BOOK=path/to/clone: the book's listings 9.2, 9.5 and 9.8 from a clone of its repository against
 ## this repository's apps, same commands, same database; writes bench/results/book.md and book.json (about 15 min).

@@ -112,3 +112,31 @@ def sweep_chart(results: dict, path: Path) -> bool:
     figure.suptitle(f"GET /brands at +{SWEEP_LATENCY_MS} ms of database latency, {cores} processes each")
     _save(figure, path, dpi=110)
     return True
+
+
+def held_chart(results: dict, path: Path) -> None:
+    """Fresh GET p99 and server memory against idle connections held, one line per server (log x)."""
+    rows = [r for r in results["rows"] if "error" not in r]
+    limit_ms = results["meta"]["settings"]["timeout_s"] * 1000
+    figure, (latency_axis, memory_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for label in dict.fromkeys(r["label"] for r in rows):
+        mine = sorted((r for r in rows if r["label"] == label), key=lambda r: r["held"])
+        style = {"marker": "o" if mine[0]["kind"] == "sync" else "s", "label": label}
+        # A server that answered no fresh GET in time sits on the time limit, drawn with a cross.
+        p99 = [r["gets"]["p99_ms"] if r["gets"]["ok"] else limit_ms for r in mine]
+        line = latency_axis.plot([r["held"] for r in mine], p99, **style)[0]
+        silent = [r["held"] for r in mine if not r["gets"]["ok"]]
+        latency_axis.plot(silent, [limit_ms] * len(silent), "x", color=line.get_color(), markersize=12)
+        memory_axis.plot([r["held"] for r in mine], [r["rss_held_mib"] for r in mine], **style)
+    latency_axis.axhline(limit_ms, color="grey", linestyle=":", linewidth=1)
+    latency_axis.set_yscale("log")
+    latency_axis.set_title("fresh GET /brands, p99 ms (x: no answer within the limit)")
+    memory_axis.set_title("server memory while holding them, MiB (all processes)")
+    for axis in (latency_axis, memory_axis):
+        axis.set_xscale("log")
+        axis.set_xlabel("idle connections held (log scale)")
+        axis.grid(which="both", alpha=0.3)
+        if axis.get_lines():
+            axis.legend(fontsize="small")
+    figure.suptitle(f"Idle connections held, {results['meta']['machine']['cores']} processes per server")
+    _save(figure, path, dpi=110)

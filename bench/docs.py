@@ -77,6 +77,11 @@ def _scale_out(cores: int) -> list[str]:
     ]
 
 
+def _held(results: dict, link: str) -> list[str]:
+    intro = f"The last `make bench-held` run ({link}: every figure, the commands and the settings): "
+    return [intro + tables.held_intro(results), "", *tables.held_table(results)]
+
+
 PARTS: dict[str, Callable[[dict, str], list[str]]] = {
     "comparison": _book_table,
     "brands": _brands(None),
@@ -84,6 +89,7 @@ PARTS: dict[str, Callable[[dict, str], list[str]]] = {
     "scale-out": _brands(_scale_out),
     "limit": _section(tables._limit),
     "sweep": _section(tables._sweep),
+    "held": _held,
 }
 
 

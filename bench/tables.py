@@ -213,3 +213,69 @@ def _spread(cell: dict) -> str:
     if not spreads or all(len(s) == 1 for s in spreads):
         return "-"
     return "; ".join("/".join(str(n) for n in s) for s in spreads)
+
+
+def held_table(results: dict) -> list[str]:
+    """One row per server and N: what it held, how a new client fared meanwhile, what the held ones cost."""
+    lines = [
+        "| Server | Held | Connected | Server held: peak | at end | Fresh GET p50 ms | p99 ms | Answered | Errors"
+        " | RSS idle MiB | RSS held MiB | KiB per held connection |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+    ]
+    for row in results["rows"]:
+        if "error" in row:
+            lines.append(f"| {row['label']} | {row['held']:,} | failed: {row['error'][:80]} |" + " |" * 9)
+            continue
+        gets = row["gets"]
+        errors = ", ".join(f"{n} {kind}" for kind, n in gets["errors"].items() if n) or "0"
+        cells = [
+            row["label"],
+            f"{row['held']:,}",
+            f"{row['connected']:,}",
+            f"{row['accepted_peak']:,}",
+            f"{row['held_at_end']:,}",
+            _ms(gets["p50_ms"]),
+            _ms(gets["p99_ms"]),
+            f"{gets['ok']}/{gets['sent']}",
+            errors,
+            f"{row['rss_idle_mib']:,.0f}",
+            f"{row['rss_held_mib']:,.0f}",
+            "-" if row["kib_per_held"] is None else f"{row['kib_per_held']:,.1f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}"
+
+
+def held_intro(results: dict) -> str:
+    meta, s = results["meta"], results["meta"]["settings"]
+    machine = meta["machine"]
+    return (
+        f"{meta['started'][:16].replace('T', ' ')} UTC, {machine['cores']} cores ({machine['cpu_model']}), "
+        f"load average {' / '.join(f'{x:g}' for x in meta['load_average_before'])} before, "
+        f"{' / '.join(f'{x:g}' for x in meta['load_average_after'])} after. Held connections: "
+        f"{s['idle_connection']}, from a process of their own. Fresh GET: `GET /brands` on a new connection, "
+        f"up to {s['requests']} of them, {s['concurrency']} at a time, for at most {s['get_phase_s']:g} s, "
+        f"each an error after {s['timeout_s']:g} s."
+    )
+
+
+HELD_NOTES = """\
+Connected: handshakes the holder completed (the kernel completes them into the server's accept queue,
+accepted or not). Server held: sockets the server's processes had open above their idle baseline, at
+their peak while the holder connected (a server that closes idle sockets after a few seconds held its
+most then), and after the fresh GETs. Answered: fresh GETs answered 200 of those sent; an error is a
+GET with no answer within the limit (timeout), a refused or reset connection, or another status.
+RSS: resident memory of every server process, idle (after a warm-up) and at that peak; KiB per held
+connection is their difference divided by the sockets the server held (none below 100 held: the
+server's own drift would dominate). Every row is a fresh start of the server's documented command,
+one process per core."""
+
+
+def held_markdown(results: dict) -> str:
+    """held.md, from the results of `python -m bench.held`."""
+    lines = ["# Held connections (`python -m bench.held`)", "", held_intro(results), "", *held_table(results)]
+    return "\n".join([*lines, "", HELD_NOTES, ""])
