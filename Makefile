@@ -55,16 +55,14 @@ figures: install
 
 ## make mutate: mutation testing of the shared rules ([tool.mutmut] in pyproject.toml, products_db/README.md):
 ## every mutant of products_db's rules, HTTP limits, outage and pool against its in-process tests, all sharing
-## one throwaway Postgres; ends with the score per module and the mutants that survived.
+## one throwaway Postgres; ends with the score per module and the mutants that survived, written to
+## products_db/mutation.json and rendered into products_db/README.md.
 mutate: install
 	rm -rf mutants
 	@start=$$(date +%s); $(BIN)/python -m devenv.throwaway -- $(BIN)/mutmut run --max-children 2 \
 		&& echo "make mutate: $$(( $$(date +%s) - start )) s"
-	@$(BIN)/mutmut results --all true | awk -F': ' '{ m = $$1; sub(/^ +/, "", m); sub(/\.[^.]*$$/, "", m); \
-		n[m]++; if ($$2 == "killed" || $$2 == "timeout") k[m]++ } \
-		END { for (m in n) printf "%-24s %4d of %4d mutants killed  %5.1f%%\n", m, k[m], n[m], 100 * k[m] / n[m] }' | sort
-	@echo "survived (products_db/README.md says why each is kept; mutmut show NAME shows one):"
-	@$(BIN)/mutmut results | sed 's/^ */  /'
+	$(BIN)/python -m devenv.mutation
+	$(BIN)/python -m bench.docs
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -20,7 +20,14 @@ from devenv.embedded import REPO_ROOT
 from . import book, tables
 from .configurations import book_commands, per_core
 
-DOCUMENTS = ["README.md", "bench/README.md", "scale_out/README.md", "RELIABILITY.md", "django_async_views/README.md"]
+DOCUMENTS = [
+    "README.md",
+    "bench/README.md",
+    "scale_out/README.md",
+    "RELIABILITY.md",
+    "django_async_views/README.md",
+    "products_db/README.md",
+]
 REGION = re.compile(r"(<!-- from (\S+) (\S+) -->\n)(.*?)(<!-- end -->)", re.S)
 
 
@@ -82,6 +89,21 @@ def _held(results: dict, link: str) -> list[str]:
     return [intro + tables.held_intro(results), "", *tables.held_table(results)]
 
 
+def _mutation(results: dict, link: str) -> list[str]:
+    """`make mutate`'s score per module (devenv/mutation.py writes it)."""
+    return [
+        f"The last `make mutate` run, {results['meta']['started'][:10]} ({link}):",
+        "",
+        "| module | mutants | killed |",
+        "| --- | ---: | ---: |",
+        *(
+            f"| `{row['module'].rsplit('.', 1)[-1]}.py` | {row['mutants']} | {row['killed']} "
+            f"({100 * row['killed'] / row['mutants']:.1f} %) |"
+            for row in results["modules"]
+        ),
+    ]
+
+
 PARTS: dict[str, Callable[[dict, str], list[str]]] = {
     "comparison": _book_table,
     "brands": _brands(None),
@@ -90,6 +112,7 @@ PARTS: dict[str, Callable[[dict, str], list[str]]] = {
     "limit": _section(tables._limit),
     "sweep": _section(tables._sweep),
     "held": _held,
+    "mutation": _mutation,
 }
 
 
@@ -125,7 +148,8 @@ def render(document: str, text: str) -> str:
     def region(match: re.Match[str]) -> str:
         opening, source, part = match.group(1), match.group(2), match.group(3)
         results = json.loads((REPO_ROOT / source).read_text())
-        shown = source if source.endswith("figures.json") else source.replace(".json", ".md")
+        shown = source.replace(".json", ".md")
+        shown = shown if (REPO_ROOT / shown).exists() else source  # a results file with no page of its own
         part_of = _figures(part) if source.endswith("figures.json") else PARTS[part]
         lines = part_of(results, _link(document, shown, f"`{Path(shown).name}`"))
         return opening + "\n".join(lines) + "\n" + match.group(5)

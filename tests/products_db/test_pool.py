@@ -171,13 +171,18 @@ async def test_an_app_starts_with_no_connection_open(database_url: str, app: str
         assert pool.get_size() == 1
 
 
-async def test_a_database_that_is_down_at_start_is_an_outage_not_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_database_that_is_down_at_start_is_an_outage_not_an_error(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     state = Outage()
     monkeypatch.setattr(pool_module, "OUTAGE", state)
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/products"
     async with create_pool(Settings(url, pool_size=1), min_size=0) as pool:
         await first_contact(pool, url)  # no exception: the server starts
     assert state.down
+    # The outage's one line says why: the failed connect to that port, not "None".
+    [line] = [record.getMessage() for record in caplog.records if record.name == "products_db.outage"]
+    assert line.startswith("database unavailable: ") and "Connect call failed" in line, line
 
 
 async def test_a_database_that_refuses_this_server_is_one_line_saying_where(database_url: str) -> None:
