@@ -67,7 +67,7 @@ class BodySizeLimit:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not may_have_body(scope):
             await self.app(scope, receive, send)
             return
         declared = declared_length(scope["headers"])
@@ -102,7 +102,7 @@ class BodyDeadline:
         self.seconds = seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not may_have_body(scope):
             await self.app(scope, receive, send)
             return
         deadline = asyncio.get_running_loop().time() + self.seconds
@@ -122,6 +122,22 @@ class BodyDeadline:
 
         # The rest of the body may still come: close the connection after the 408.
         await answer_what_escapes(self.app, scope, receive_in_time, send, BodyTimeout, close=True)
+
+
+def may_have_body(scope: Scope) -> bool:
+    """False for an HTTP/1 request that declares no body: the guards then let it pass without wrapping a thing.
+
+    HTTP/1.1 frames a request body only with Content-Length or Transfer-Encoding (RFC 9112, section 6.3):
+    with neither, or a length of 0, the server's first receive() returns the empty body at once, and no
+    size or deadline can be passed. Most requests are such GETs, spared the wrappers' calls on every
+    message. HTTP/2 and 3 frame a body without either header, so their requests always get the checks.
+    """
+    if scope.get("http_version") not in ("1.0", "1.1"):
+        return True
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+            return True
+    return False
 
 
 async def answer_what_escapes(

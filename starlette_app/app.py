@@ -72,9 +72,12 @@ def create_app(settings: Settings | None = None, counter_settings: CounterSettin
         middleware=[
             Middleware(UnexpectedErrors),  # errors.py: a bug is a JSON 500, a database outage a JSON 503
             Middleware(OneLineStartupError),  # startup.py: a failed start is one log line, not a traceback
-            Middleware(HeaderLimit, limits=header_limits),
-            Middleware(BodySizeLimit),
-            Middleware(BodyDeadline, seconds=body_timeout()),
+            # products_db/asgi_guards.py, shared with Django (a request without a body passes the last two unwrapped):
+            Middleware(HeaderLimit, limits=header_limits),  # too many header fields, or one too long: a JSON 431
+            Middleware(BodySizeLimit),  # a body over MAX_BODY_BYTES: a JSON 413, before it is all read
+            Middleware(BodyDeadline, seconds=body_timeout()),  # a body still arriving after BODY_TIMEOUT: a JSON 408
+            # On /counter only, not here: the Origin guard (403) and COUNTER_MAX_MESSAGE (close 1009), COUNTER_LAYERS
+            # in routes.py; SecurityHeaders (page_headers.py) on the counter's page and its files, PAGE_HEADERS there.
         ],
         exception_handlers=exception_handlers,  # errors.py: a domain error (400, 404, 413, 415) as JSON
     )

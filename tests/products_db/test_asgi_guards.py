@@ -92,7 +92,7 @@ async def test_an_app_that_answers_the_413_itself_keeps_its_answer() -> None:
     assert (response.status_code, response.headers["x-answered-by"]) == (413, "app")
 
 
-async def stalled_upload(app, seconds: float) -> list[Message]:
+async def stalled_upload(app, seconds: float, scope: Scope | None = None) -> list[Message]:
     """One body message saying more is coming, then nothing: what the app sends back."""
     messages = [{"type": "http.request", "body": b'{"product_name": "', "more_body": True}]
 
@@ -107,7 +107,8 @@ async def stalled_upload(app, seconds: float) -> list[Message]:
     async def send(message: Message) -> None:
         sent.append(message)
 
-    await asyncio.wait_for(BodyDeadline(app, seconds)({"type": "http", "headers": []}, receive, send), 30)
+    scope = scope or {"type": "http", "headers": []}
+    await asyncio.wait_for(BodyDeadline(app, seconds)(scope, receive, send), 30)
     return sent
 
 
@@ -116,6 +117,40 @@ async def test_a_stalled_body_is_answered_408_and_the_connection_closed() -> Non
     assert start["status"] == 408
     assert (b"connection", b"close") in start["headers"]
     assert body["body"] == b'{"error": "%s"}' % BodyTimeout(0.05).message.encode()
+
+
+# Each way a request frames a body: HTTP/1.1 by Content-Length or chunked, HTTP/2 by neither.
+BODY_FRAMINGS = {
+    "content-length": {"http_version": "1.1", "headers": [(b"content-length", b"100")]},
+    "chunked": {"http_version": "1.1", "headers": [(b"transfer-encoding", b"chunked")]},
+    "http/2": {"http_version": "2", "headers": []},
+}
+
+
+@pytest.mark.parametrize("framing", BODY_FRAMINGS)
+async def test_every_way_of_sending_a_body_is_bounded(framing: str) -> None:
+    start, _ = await stalled_upload(reads_everything, 0.05, {"type": "http", **BODY_FRAMINGS[framing]})
+    assert start["status"] == 408
+
+
+async def test_a_request_without_a_body_reaches_the_app_with_the_servers_own_receive_and_send() -> None:
+    """An HTTP/1 request with no Content-Length (or 0) and no Transfer-Encoding has no body to bound: not wrapped."""
+    reached = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        reached.append((receive, send))
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        pass
+
+    for length in ([], [(b"content-length", b"0")]):
+        scope = {"type": "http", "http_version": "1.1", "headers": [(b"host", b"test"), *length]}
+        for guard in (BodySizeLimit(app), BodyDeadline(app, 0.01)):
+            await guard(scope, receive, send)
+    assert reached == [(receive, send)] * 4
 
 
 async def test_a_deadline_after_the_answer_has_started_is_not_answered_twice() -> None:
