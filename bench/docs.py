@@ -17,10 +17,10 @@ from pathlib import Path
 
 from devenv.embedded import REPO_ROOT
 
-from . import book, tables
+from . import book, counter_load, tables
 from .configurations import book_commands, per_core
 
-DOCUMENTS = ["README.md", "bench/README.md", "scale_out/README.md"]
+DOCUMENTS = ["README.md", "bench/README.md", "scale_out/README.md", "starlette_app/README.md"]
 REGION = re.compile(r"(<!-- from (\S+) (\S+) -->\n)(.*?)(<!-- end -->)", re.S)
 
 
@@ -84,6 +84,7 @@ PARTS: dict[str, Callable[[dict, str], list[str]]] = {
     "scale-out": _brands(_scale_out),
     "limit": _section(tables._limit),
     "sweep": _section(tables._sweep),
+    "counter": counter_load.readme,
 }
 
 
