@@ -54,8 +54,9 @@ class Client(asyncio.Protocol):
         self.messages = 0  # counts received; the first message, where the client landed, is not one
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.transport.write(self.request)
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(self.request)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.opened.done():
@@ -250,7 +251,7 @@ class Generator:
     def run(self) -> list[Report]:
         """Start every process at once; return their reports once every client has seen the final count."""
         self.sync.start.wait(START_TIMEOUT)
-        reports = []
+        reports: list[Report] = []
         deadline = time.monotonic() + CONNECT_TIMEOUT + SETTLE_TIMEOUT + START_TIMEOUT
         while len(reports) < len(self.workers):
             try:

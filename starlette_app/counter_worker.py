@@ -9,7 +9,7 @@ from typing import Any
 from uvicorn_worker import UvicornWorker  # type: ignore[import-untyped]
 
 
-class CounterWorker(UvicornWorker):  # type: ignore[misc]
+class CounterWorker(UvicornWorker):
     # The counts are a few bytes: compressing them saves nothing, and each connection's compressor and
     # decompressor would hold more than half of its memory (starlette_app/README.md, the load check).
     CONFIG_KWARGS: dict[str, Any] = {**UvicornWorker.CONFIG_KWARGS, "ws_per_message_deflate": False}
