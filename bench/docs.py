@@ -17,7 +17,7 @@ from pathlib import Path
 
 from devenv.embedded import REPO_ROOT
 
-from . import book, tables
+from . import book, counter_load, tables
 from .configurations import book_commands, per_core
 
 DOCUMENTS = [
@@ -27,6 +27,7 @@ DOCUMENTS = [
     "RELIABILITY.md",
     "django_async_views/README.md",
     "products_db/README.md",
+    "starlette_app/README.md",
 ]
 REGION = re.compile(r"(<!-- from (\S+) (\S+) -->\n)(.*?)(<!-- end -->)", re.S)
 
@@ -113,6 +114,7 @@ PARTS: dict[str, Callable[[dict, str], list[str]]] = {
     "sweep": _section(tables._sweep),
     "held": _held,
     "mutation": _mutation,
+    "counter": counter_load.readme,
 }
 
 

@@ -90,7 +90,7 @@ COMMANDS: dict[str, ServerCommand] = {
         ),
         ServerCommand(
             "counter",
-            "uvicorn --workers 1 starlette_app.app:app",
+            "uvicorn --workers 1 --ws-per-message-deflate false starlette_app.app:app",
             "--port {port}",
             demo_port=8004,
             ready_path="/",
@@ -100,16 +100,18 @@ COMMANDS: dict[str, ServerCommand] = {
         # The counter shared through Postgres, so any number of workers (and hosts) agree.
         # The README documents it with COUNTER_MODE=postgres in front; the variable lives in env because
         # argv() does not run a shell. --reuse-port gives each worker a listening socket of its own, so the
-        # kernel spreads the clients evenly over the workers (starlette_app/README.md).
+        # kernel spreads the clients evenly over the workers (starlette_app/README.md). CounterWorker is
+        # uvicorn's worker with per-message-deflate off, as the one-worker command's flag turns it off.
         ServerCommand(
             "counter-shared",
-            "gunicorn starlette_app.app:app --worker-class uvicorn_worker.UvicornWorker --workers 4 --reuse-port",
+            "gunicorn starlette_app.app:app --worker-class starlette_app.counter_worker.CounterWorker"
+            " --workers 4 --reuse-port",
             "--bind 127.0.0.1:{port}",
             demo_port=8009,
             ready_path="/",
             env={"COUNTER_MODE": "postgres"},
             listings=("9.9", "9.10"),
-            source=("starlette_app/counter_shared.py", *COUNTER_SOURCE),
+            source=("starlette_app/counter_shared.py", "starlette_app/counter_worker.py", *COUNTER_SOURCE),
         ),
         ServerCommand(
             "django-asgi",

@@ -83,8 +83,10 @@ def start_host(supervisor: Supervisor, host: Host, database: str, namespaced: bo
         env,
     )
     # One uvicorn process per host (no --workers): a host here stands for one small machine. Log level
-    # warning: an access log line per request would cost the benchmark more than the request.
+    # warning: an access log line per request would cost the benchmark more than the request. No
+    # per-message-deflate, as the counter's documented commands: the counts are a few bytes.
     uvicorn = [sys.executable, "-m", "uvicorn", "starlette_app.app:app", "--log-level", "warning"]
+    uvicorn += ["--ws-per-message-deflate", "false"]
     counter = supervisor.start(
         f"host {host.index} counter",
         host.command([*uvicorn, "--host", host.address, "--port", str(counter_port)]),

@@ -28,13 +28,15 @@ SEARCH_PATH = ("/usr/sbin", "/usr/local/sbin", "/opt/homebrew/bin", "/usr/local/
 MAIN_CONF = """\
 # A private nginx run by scale_out: in the foreground, as a child of its supervisor, writing only
 # inside its own folder (never the system's /var/log/nginx or /run), with no access log.
+# A WebSocket through nginx is two connections (the client's and the one to a server), and one worker
+# may hold most of them: 10,000 counter clients (python -m bench.counter_load) need 20,000 in a worker.
 daemon off;
 worker_processes auto;
-worker_rlimit_nofile 10000;
+worker_rlimit_nofile 50000;
 pid ${RUN_DIR}/nginx.pid;
 error_log ${RUN_DIR}/error.log warn;
 events {
-    worker_connections 4096;
+    worker_connections 24000;
 }
 http {
     access_log off;

@@ -82,6 +82,7 @@ class Counter:
             # The book's asyncio.wait over one send each: all at once, so a client that does not read
             # holds up nobody; after send_timeout its send is cancelled and it is dropped, as is a failed one.
             sends = {asyncio.create_task(websocket.send_text(text)): websocket for websocket in targets}
+            started = asyncio.get_running_loop().time()
             done, pending = await asyncio.wait(sends, timeout=self.send_timeout)
             for send in pending:
                 send.cancel()
@@ -91,6 +92,9 @@ class Counter:
                         self.sockets[websocket] = text
                 elif websocket in self.sockets:
                     self.drop(websocket)
+            # A round costs a send per client: rest as long as it took, so that a burst of connects lands
+            # between rounds and merges into the next, instead of a round of 10,000 sends after each connect.
+            await asyncio.sleep(asyncio.get_running_loop().time() - started)
 
     def drop(self, websocket: WebSocket) -> None:
         del self.sockets[websocket]

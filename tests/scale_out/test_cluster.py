@@ -16,7 +16,7 @@ import pytest
 from devenv.servers import RunningServer
 from scale_out.network import ip
 from tests.conftest import query
-from tests.starlette_app.test_counter import assert_stays, wait_for_count
+from tests.starlette_app.test_counter import assert_stays, declines_compression, wait_for_count
 
 from .conftest import HOSTS
 from .support import (
@@ -73,6 +73,7 @@ async def test_clients_spread_over_every_host_see_one_exact_total(cluster: Runni
     total = len(clients)
     for client in clients:  # the worker a client names is the counter process of the host it names
         assert client.worker == host_pids(cluster, client.host)["counter"]
+        assert declines_compression(client.ws)  # through nginx too: the hosts' counters run without deflate
     await asyncio.gather(*(assert_stays(client.ws, total) for client in clients))
 
     leaving = clients[::3]  # one per host

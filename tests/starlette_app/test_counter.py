@@ -88,6 +88,19 @@ async def test_the_first_message_says_where_the_websocket_landed(counter_server:
     await ws.close()
 
 
+def declines_compression(ws: ClientConnection) -> bool:
+    """The client offered per-message-deflate (websockets does by default, as browsers do) and the server declined."""
+    assert ws.request is not None and ws.response is not None
+    offered = "permessage-deflate" in ws.request.headers.get("Sec-WebSocket-Extensions", "")
+    return offered and "Sec-WebSocket-Extensions" not in ws.response.headers
+
+
+async def test_the_documented_command_declines_per_message_deflate(counter_server: RunningServer) -> None:
+    ws = await connect_counted(ws_url(counter_server), 1)
+    assert declines_compression(ws)
+    await ws.close()
+
+
 async def test_counts_on_connect_and_disconnect(counter_server: RunningServer) -> None:
     url = ws_url(counter_server)
     first = await connect_counted(url, 1)

@@ -22,7 +22,7 @@ from devenv.servers import RunningServer
 from starlette_app import counter
 from starlette_app.counter_shared import UPSERT_WORKER, SharedCount, create_table
 
-from .test_counter import LATEST, assert_stays, wait_for_count, ws_url
+from .test_counter import LATEST, assert_stays, declines_compression, wait_for_count, ws_url
 
 # Short, so that recovery after a kill -9 is quick to observe; the defaults are 1 s and 5 s.
 HEARTBEAT = 0.5
@@ -114,6 +114,12 @@ async def test_clients_on_all_workers_converge_to_the_exact_total(
     await asyncio.gather(*(wait_for_count(ws, len(staying)) for ws in staying))
     await asyncio.gather(*(assert_stays(ws, len(staying)) for ws in staying))
     await asyncio.gather(*(ws.close() for ws in staying))
+
+
+async def test_every_worker_declines_per_message_deflate(database_url: str, shared_server: RunningServer) -> None:
+    clients = await connect_spread(database_url, shared_server, at_least=8)  # on 3 workers or more
+    assert all(declines_compression(ws) for ws in clients)
+    await asyncio.gather(*(ws.close() for ws in clients))
 
 
 async def test_workers_hold_their_fair_share_of_the_clients(database_url: str, shared_server: RunningServer) -> None:
