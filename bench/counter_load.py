@@ -22,7 +22,6 @@ import asyncio
 import json
 import os
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -36,7 +35,7 @@ from devenv import servers
 from devenv.throwaway import seeded_database
 
 from .counter_clients import IN_FLIGHT, Generator
-from .processes import CpuMeter, connections_per_worker, group_pids, rss_mib
+from .processes import CpuMeter, connections_per_worker, group_pids, raise_file_limit, rss_mib
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SUMMARY = "counter-summary"
@@ -238,17 +237,6 @@ def write_markdown(results: dict, out: Path) -> Path:
     path = out / f"{SUMMARY}.md"
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def raise_file_limit(clients: int) -> None:
-    # Each client is a socket here and in the server (which inherits this limit): 1000 clients
-    # pass the common default of 1024 open files.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = clients + 200
-    if soft < wanted:
-        if hard != resource.RLIM_INFINITY and hard < wanted:
-            sys.exit(f"error: {clients} clients need {wanted} open files, the hard limit is {hard} (ulimit -Hn)")
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def main(argv: list[str] | None = None) -> int:

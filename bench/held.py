@@ -39,9 +39,8 @@ from devenv.throwaway import seeded_database
 
 from . import charts, metadata, tables
 from .configurations import CORES, GTHREAD_THREADS, per_core, sweep_key
-from .held_holder import raise_file_limit
 from .plan import Configuration
-from .processes import group_pids
+from .processes import group_pids, raise_file_limit
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 # The REST servers, one process per core: the per-core rows of `make bench`.

@@ -27,6 +27,8 @@ import threading
 import time
 from typing import cast
 
+from bench.processes import raise_file_limit
+
 
 class Held(asyncio.Protocol):
     """One idle connection: it never writes, and notes when the server closes it."""
@@ -50,16 +52,6 @@ class Held(asyncio.Protocol):
         self.open = False  # ours, not the server's
         if self.transport is not None:
             self.transport.abort()  # no FIN handshake to wait for: thousands close at once
-
-
-def raise_file_limit(count: int) -> None:
-    """One descriptor per connection, plus a margin for the interpreter's own."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = count + 100
-    if soft < wanted:
-        if hard != resource.RLIM_INFINITY and hard < wanted:
-            sys.exit(f"error: {count} connections need {wanted} open files, the hard limit is {hard} (ulimit -Hn)")
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 async def open_all(port: int, count: int, connect_timeout: float, phase_s: float) -> tuple[list[Held], dict]:

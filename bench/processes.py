@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import resource
+import sys
 import time
 from collections.abc import Callable
 
@@ -151,3 +153,14 @@ def _established(pid: int, port: int) -> int | None:
     except psutil.Error:
         return None  # exited meanwhile
     return sum(1 for s in sockets if s.status == psutil.CONN_ESTABLISHED and s.laddr and s.laddr.port == port)
+
+
+def raise_file_limit(sockets: int) -> None:
+    """A socket is an open file: raise this process's soft limit to hold `sockets` of them, plus a margin for the
+    interpreter's own. A server started from here inherits it (1,000 clients pass the common default of 1,024)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = sockets + 200
+    if soft < wanted:
+        if hard != resource.RLIM_INFINITY and hard < wanted:
+            sys.exit(f"error: {sockets} sockets need {wanted} open files, the hard limit is {hard} (ulimit -Hn)")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
