@@ -31,8 +31,6 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psutil
-
 from devenv import servers
 from devenv.embedded import REPO_ROOT
 from devenv.throwaway import seeded_database
@@ -40,7 +38,7 @@ from devenv.throwaway import seeded_database
 from . import charts, metadata, tables
 from .configurations import CORES, GTHREAD_THREADS, per_core, sweep_key
 from .plan import Configuration
-from .processes import group_pids, raise_file_limit
+from .processes import group_pids, raise_file_limit, rss_mib
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 # The REST servers, one process per core: the per-core rows of `make bench`.
@@ -78,14 +76,8 @@ class Sample:
 
     @classmethod
     def of(cls, pgid: int) -> Sample:
-        sockets, rss = 0, 0
-        for pid in group_pids(pgid):
-            try:
-                rss += psutil.Process(pid).memory_info().rss
-                sockets += _sockets(pid)
-            except psutil.Error:
-                pass  # a worker that exited meanwhile
-        return cls(sockets, round(rss / 2**20, 1))
+        pids = group_pids(pgid)
+        return cls(sum(_sockets(pid) for pid in pids), rss_mib(pids))  # a worker that exited meanwhile counts 0
 
 
 def _sockets(pid: int) -> int:
