@@ -114,6 +114,39 @@ class PolicyResolver(AbstractResolver):
         await self._lookup.close()
 
 
+class AnswerTooLarge(Exception):
+    """An answer read past the bytes allowed: the request stops reading and fails."""
+
+
+class ReadBudget:
+    """The bytes a batch may read: at most max_answer of one answer, max_batch of all of them.
+
+    The batch's requests share it without a lock: they run on one thread, one event loop,
+    and none awaits between reading `read` and adding to it.
+    """
+
+    def __init__(self, max_answer: int, max_batch: int) -> None:
+        self.max_answer = max_answer
+        self.max_batch = max_batch
+        self.read = 0
+
+    def check_declared(self, content_length: int | None) -> None:
+        if content_length is not None and content_length > self.max_answer:
+            raise AnswerTooLarge(self.over_answer(f"declares {content_length:,} bytes"))
+
+    def take(self, chunk: int, answer_so_far: int) -> None:
+        self.read += chunk
+        if answer_so_far > self.max_answer:
+            raise AnswerTooLarge(self.over_answer("stopped reading"))
+        if self.read > self.max_batch:
+            raise AnswerTooLarge(
+                f"the batch read over {self.max_batch:,} bytes (ASYNC_API_MAX_BATCH_BYTES), stopped reading"
+            )
+
+    def over_answer(self, what: str) -> str:
+        return f"the answer is over {self.max_answer:,} bytes (ASYNC_API_MAX_RESPONSE_BYTES), {what}"
+
+
 def failure_reason(error: BaseException, answered: bool, timeout: float | None) -> str:
     """One line for the failures table.
 
