@@ -1,11 +1,12 @@
-"""Where the requests views may send their requests, and what a failed one may tell the visitor.
+"""Where the requests views may send their requests, how much they may read, and what a failed one may tell.
 
 The views fetch a URL a visitor chose, from inside our network. Without rules anyone could use them to reach
 what sits behind it (server-side request forgery, SSRF): the database on 127.0.0.1:5432, a cloud's metadata
 service on 169.254.169.254, the admin page of a router on 192.168.0.1; and the failures table would map which
 ports are open. So: only public addresses, unless the operator names a host; the check is made on the address
 actually connected to; redirects are not followed (requests_batch.py); and failures before an HTTP answer all
-read the same.
+read the same. The visitor also chooses how much is read: ReadBudget caps one answer and the whole batch, so a
+hundred copies of a huge page cannot fill the server's memory.
 """
 
 from __future__ import annotations

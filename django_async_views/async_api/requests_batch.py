@@ -95,7 +95,7 @@ async def make_requests(url: str, request_num: int, limits: Limits) -> Batch:
     # only to addresses the policy allows (outbound.py).
     connector = aiohttp.TCPConnector(limit=request_num, resolver=PolicyResolver(limits.target_policy))
     client_timeout = aiohttp.ClientTimeout(total=limits.request_timeout)
-    budget = ReadBudget(limits.max_response_bytes, limits.max_batch_bytes)
+    budget = ReadBudget(limits.max_response_bytes, limits.max_batch_bytes)  # bytes per answer, per batch (outbound.py)
     origin = time.perf_counter()
     async with aiohttp.ClientSession(connector=connector, timeout=client_timeout) as session:
         requests = [get_url_details(session, url, origin, budget) for _ in range(request_num)]
@@ -111,7 +111,7 @@ async def make_requests(url: str, request_num: int, limits: Limits) -> Batch:
         successes=successes,
         failures=failures,
         wall_ms=wall_ms,
-        loop=running_loop_info(),
+        loop=running_loop_info(),  # which event loop and thread ran the batch (loops.py)
         summary=summarize(successes),
     )
 

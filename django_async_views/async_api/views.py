@@ -46,13 +46,13 @@ async def index(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@html_400()
+@html_400()  # a bad parameter answers a 400 page, not JSON (errors.py)
 async def requests_view(request: HttpRequest) -> HttpResponse:
     """Listing 9.11: an async view. Under ASGI it runs on the server's event loop; under WSGI
     Django gives it a fresh loop of its own, so it still sends its requests concurrently."""
-    limits = Limits.from_settings()
-    params = parse_batch(request.GET, limits)
-    batch = await make_requests(params.url, params.request_num, limits)
+    limits = Limits.from_settings()  # the bounds settings.py sets (params.py)
+    params = parse_batch(request.GET, limits)  # url and request_num, checked against them: else a 400 (params.py)
+    batch = await make_requests(params.url, params.request_num, limits)  # the concurrent GETs (requests_batch.py)
     return batch_page(request, batch, "async view")
 
 
@@ -69,7 +69,7 @@ def requests_view_sync(request: HttpRequest) -> HttpResponse:
 
 def batch_page(request: HttpRequest, batch: Batch, view: str) -> HttpResponse:
     """Listing 9.12's page, with a timeline of the requests drawn above the tables."""
-    context = {"batch": batch, "view": view, "timeline": batch_timeline(batch)}
+    context = {"batch": batch, "view": view, "timeline": batch_timeline(batch)}  # the bars' places (lanes.py)
     return render(request, "async_api/requests.html", context)
 
 
