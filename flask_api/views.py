@@ -28,7 +28,7 @@ def get_product(product_id: str) -> Response:
 def create_product() -> Response:
     check_content_type(request.headers.get("Content-Type"))
     # get_data() reads the whole body, blocking this worker meanwhile. Werkzeug answers 413
-    # for a Content-Length past MAX_CONTENT_LENGTH (factory.py) before reading; a chunked
+    # for a Content-Length past MAX_CONTENT_LENGTH (app.py) before reading; a chunked
     # body has no length, so Werkzeug stops at that size without an error: the limit is one
     # byte past MAX_BODY_BYTES, so that decode_json_body sees a body over it (413), never a cut one.
     body = decode_json_body(request.get_data(cache=False))
