@@ -70,7 +70,7 @@ COMMANDS: dict[str, ServerCommand] = {
             "--bind 127.0.0.1:{port}",
             demo_port=8000,
             listings=("9.5",),
-            source=("flask_api/views.py", "flask_api/db.py"),
+            source=("flask_api/views.py", "flask_api/db.py", "flask_api/app.py"),
         ),
         ServerCommand(
             "starlette",
