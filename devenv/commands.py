@@ -40,6 +40,7 @@ STARLETTE_SOURCE = ("starlette_app/rest.py", "starlette_app/app.py")
 COUNTER_SOURCE = ("starlette_app/counter.py", "static/counter.html", "static/counter.js")
 DJANGO_SOURCE = (
     "django_async_views/async_api/views.py",
+    "django_async_views/async_api/requests_batch.py",
     "django_async_views/async_api/templates/async_api/requests.html",
     "django_async_views/async_api/urls.py",
 )
