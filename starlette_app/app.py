@@ -44,14 +44,9 @@ def create_app(settings: Settings | None = None, counter_settings: CounterSettin
         configure_logging()  # errors to stderr in the format every app shares (products_db/logs.py)
         # Listing 9.8. Starlette 1.x replaced on_startup/on_shutdown with one context manager:
         # the pool is opened before the first request and closed after the last.
-        # min_size=0: no connection is opened before a request needs one, so the server starts
-        # with the database down (its routes answer 503 until it is back). The cost: the first
-        # query on each connection waits for its connect (milliseconds), and a connection idle
-        # for 5 minutes is closed. min_size == max_size would open them all first, and stop the
-        # server, exit code 3, whenever Postgres is down at start.
         pool = await FairPool(  # asyncpg's Pool, serving waiting requests in arrival order
             settings.database_url,
-            min_size=0,
+            min_size=0,  # connect as requests need it: the server starts with Postgres down (503s until it is up)
             max_size=settings.pool_size,  # DB_POOL_SIZE: queries in flight at once in this process
             timeout=CONNECT_TIMEOUT,  # seconds one connect may take
             acquire_timeout=settings.acquire_timeout,  # seconds a request waits for a connection, then 503
