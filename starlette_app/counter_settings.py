@@ -10,6 +10,8 @@ from typing import Literal
 
 import asyncpg
 
+from products_db.config import ConfigError, positive_setting
+
 from .counter import Counter
 from .counter_guard import WebSocketGuard, parse_origins
 from .counter_shared import SharedCount
@@ -33,26 +35,28 @@ class CounterSettings:
 
     @classmethod
     def from_env(cls) -> CounterSettings:
+        """Every COUNTER_* variable, checked: a wrong one is a ConfigError naming it (one log line, exit code 3)."""
         mode = os.environ.get("COUNTER_MODE", "memory")
         if mode not in MODES:
-            raise ValueError(f"COUNTER_MODE must be one of {', '.join(MODES)}, got {mode!r}")
+            raise ConfigError(f"COUNTER_MODE must be one of {', '.join(MODES)}, got {mode!r}")
+        max_message = os.environ.get("COUNTER_MAX_MESSAGE", str(cls.max_message))
+        if not max_message.isdigit():
+            raise ConfigError(f"COUNTER_MAX_MESSAGE must be a whole number of bytes, zero or more, got {max_message!r}")
+        try:
+            allowed_origins = parse_origins(os.environ.get("COUNTER_ALLOWED_ORIGINS", ""))
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
         settings = cls(
             mode=mode,  # type: ignore[arg-type]
-            heartbeat=float(os.environ.get("COUNTER_HEARTBEAT", cls.heartbeat)),
-            expiry=float(os.environ.get("COUNTER_EXPIRY", cls.expiry)),
-            send_timeout=float(os.environ.get("COUNTER_SEND_TIMEOUT", cls.send_timeout)),
-            retry_max=float(os.environ.get("COUNTER_RETRY_MAX", cls.retry_max)),
-            max_message=int(os.environ.get("COUNTER_MAX_MESSAGE", cls.max_message)),
-            allowed_origins=parse_origins(os.environ.get("COUNTER_ALLOWED_ORIGINS", "")),
+            heartbeat=positive_setting("COUNTER_HEARTBEAT", cls.heartbeat),
+            expiry=positive_setting("COUNTER_EXPIRY", cls.expiry),
+            send_timeout=positive_setting("COUNTER_SEND_TIMEOUT", cls.send_timeout),
+            retry_max=positive_setting("COUNTER_RETRY_MAX", cls.retry_max),
+            max_message=int(max_message),
+            allowed_origins=allowed_origins,
         )
-        if not 0 < settings.heartbeat < settings.expiry:
-            raise ValueError("COUNTER_HEARTBEAT must be positive and shorter than COUNTER_EXPIRY")
-        if settings.send_timeout <= 0:
-            raise ValueError("COUNTER_SEND_TIMEOUT must be positive")
-        if settings.retry_max <= 0:
-            raise ValueError("COUNTER_RETRY_MAX must be positive")
-        if settings.max_message < 0:
-            raise ValueError("COUNTER_MAX_MESSAGE must be zero or more")
+        if settings.heartbeat >= settings.expiry:
+            raise ConfigError("COUNTER_HEARTBEAT must be shorter than COUNTER_EXPIRY")
         return settings
 
     @property

@@ -15,7 +15,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin
 
+from devenv import servers
 from devenv.servers import RunningServer
+from products_db.config import ConfigError
 from starlette_app.counter import Counter
 from starlette_app.counter_settings import CounterSettings
 from starlette_app.page_headers import security_headers
@@ -330,6 +332,10 @@ async def test_hanging_and_failing_sends_are_bounded_and_dropped() -> None:
         ({"COUNTER_SEND_TIMEOUT": "0"}, "COUNTER_SEND_TIMEOUT"),
         ({"COUNTER_RETRY_MAX": "0"}, "COUNTER_RETRY_MAX"),
         ({"COUNTER_MAX_MESSAGE": "-1"}, "COUNTER_MAX_MESSAGE"),
+        ({"COUNTER_HEARTBEAT": "soon"}, "COUNTER_HEARTBEAT"),
+        ({"COUNTER_EXPIRY": "nan"}, "COUNTER_EXPIRY"),
+        ({"COUNTER_SEND_TIMEOUT": "1s"}, "COUNTER_SEND_TIMEOUT"),
+        ({"COUNTER_MAX_MESSAGE": "1e3"}, "COUNTER_MAX_MESSAGE"),
         ({"COUNTER_ALLOWED_ORIGINS": "app.example"}, "COUNTER_ALLOWED_ORIGINS"),
         ({"COUNTER_ALLOWED_ORIGINS": "https://app.example/counter"}, "COUNTER_ALLOWED_ORIGINS"),
     ],
@@ -337,8 +343,16 @@ async def test_hanging_and_failing_sends_are_bounded_and_dropped() -> None:
 def test_bad_counter_settings_are_refused(monkeypatch, env: dict[str, str], message: str) -> None:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    with pytest.raises(ValueError, match=message):
+    # ConfigError: what the app's module turns into one log line and exit code 3 (the test below).
+    with pytest.raises(ConfigError, match=message):
         CounterSettings.from_env()
+
+
+def test_a_wrong_counter_setting_stops_the_documented_command_with_one_line(database_url: str) -> None:
+    code, output = servers.run_to_exit("counter", database_url, env={"COUNTER_HEARTBEAT": "soon"})
+    assert "Traceback" not in output
+    assert "COUNTER_HEARTBEAT must be a positive number, got 'soon'" in output
+    assert code == 3  # uvicorn's "worker failed to boot": a supervisor stops instead of restarting it
 
 
 def test_counter_settings_defaults(monkeypatch) -> None:
