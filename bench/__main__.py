@@ -3,6 +3,8 @@
 import sys
 
 from .cli import main
+from .processes import stop_on_sigterm
 
 if __name__ == "__main__":
+    stop_on_sigterm()
     sys.exit(main())

@@ -35,7 +35,7 @@ from devenv import servers
 from devenv.throwaway import seeded_database
 
 from .counter_clients import IN_FLIGHT, Generator
-from .processes import CpuMeter, connections_per_worker, group_pids, raise_file_limit, rss_mib
+from .processes import CpuMeter, connections_per_worker, group_pids, raise_file_limit, rss_mib, stop_on_sigterm
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SUMMARY = "counter-summary"
@@ -266,4 +266,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()
     sys.exit(main())

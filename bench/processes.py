@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -164,3 +165,10 @@ def raise_file_limit(sockets: int) -> None:
         if hard != resource.RLIM_INFINITY and hard < wanted:
             sys.exit(f"error: {sockets} sockets need {wanted} open files, the hard limit is {hard} (ulimit -Hn)")
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def stop_on_sigterm() -> None:
+    """End on SIGTERM (a `kill`, a CI job's time limit) as on Ctrl-C: by an exception, so every `with` block
+    that started a server, a database or a load generator stops it. Python's default for SIGTERM is to die
+    at once, and the servers, in process groups of their own, would keep running."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))

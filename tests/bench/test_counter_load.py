@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 
+import psutil
 import pytest
 
 from bench import counter_load
@@ -35,3 +40,36 @@ def test_a_generator_that_cannot_connect_fails_at_once() -> None:
         with Generator(f"ws://127.0.0.1:{free_port()}/counter", 4, 2) as generator:
             generator.run()
     assert time.monotonic() - started < 30
+
+
+def test_sigterm_stops_the_server_it_started(database_url: str, tmp_path) -> None:
+    # The server runs in a process group of its own (servers.run): if SIGTERM killed the load check
+    # outright, nothing would stop it. A few thousand clients keep the check busy while it is signalled.
+    check = subprocess.Popen(
+        [sys.executable, "-m", "bench.counter_load", "--mode", "memory", "--clients", "3000", "--runs", "1"],
+        env={**os.environ, "DATABASE_URL": database_url},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    server = None
+    try:
+        server = wait_for_child_server(check.pid)
+        check.send_signal(signal.SIGTERM)
+        assert check.wait(timeout=30) == 128 + signal.SIGTERM
+        server.wait(timeout=15)  # psutil: raises TimeoutExpired while it still runs
+    finally:
+        check.kill()
+        check.wait()
+        if server is not None and server.is_running():
+            os.killpg(server.pid, signal.SIGKILL)  # the failure this test looks for: do not leave it running
+
+
+def wait_for_child_server(parent: int) -> psutil.Process:
+    """The uvicorn process the load check started, once it is listening."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for child in psutil.Process(parent).children():
+            if "starlette_app.app:app" in " ".join(child.cmdline()) and child.net_connections(kind="tcp"):
+                return child
+        time.sleep(0.2)
+    raise AssertionError("the load check started no server within 60 s")
