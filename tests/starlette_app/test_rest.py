@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -12,7 +11,7 @@ import pytest
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from devenv import embedded, servers
+from devenv import servers
 from products_db.config import DatabaseUnavailable, Settings
 from products_db.http_limits import MAX_HEADER_BYTES, MAX_REQUEST_HEADERS
 from products_db.rules import MAX_BODY_BYTES
@@ -23,7 +22,6 @@ from tests.conftest import (
     expect_continue_upload,
     raw_request,
 )
-from tests.products_db.test_logs import UNAVAILABLE
 
 pytestmark = pytest.mark.listing("9.8")
 
@@ -121,32 +119,6 @@ async def test_a_database_that_refuses_raises_its_own_error_in_process(database_
     with pytest.raises(DatabaseUnavailable, match="cannot use the database"):
         async with app.router.lifespan_context(app):
             pass
-
-
-@pytest.mark.parametrize("name", ["starlette", "starlette-gunicorn"])
-def test_starts_without_its_database_and_serves_once_it_is_back(
-    name: str, start_server, stoppable_database: tuple[Path, int, str]
-) -> None:
-    """Every worker starts while Postgres is down, answers 503 on its routes, and serves once it is up: no restart."""
-    data_dir, port, url = stoppable_database
-    embedded.stop(data_dir)
-    try:
-        with (
-            start_server(name, database_url=url) as server,
-            httpx.Client(base_url=server.url, timeout=30) as client,
-        ):
-            assert client.get("/healthz").status_code == 200
-            for path in ("/brands", "/readyz"):
-                response = client.get(path, headers={"Connection": "close"})  # a new connection, maybe a new worker
-                assert (response.status_code, response.json()) == (503, UNAVAILABLE), path
-            embedded.start(data_dir, port)
-            for _ in range(8):
-                assert client.get("/readyz", headers={"Connection": "close"}).json() == {"status": "ready"}
-            brands = client.get("/brands")
-            assert brands.status_code == 200 and brands.json(), brands.text
-    finally:
-        embedded.start(data_dir, port)  # returns at once when it is running
-    assert "Traceback" not in server.log()
 
 
 def test_declared_oversize_body_is_refused_before_it_is_sent(server: servers.RunningServer) -> None:
