@@ -115,13 +115,19 @@ def sweep_chart(results: dict, path: Path) -> bool:
 
 
 def held_chart(results: dict, path: Path) -> None:
-    """Fresh GET p99 and server memory against idle connections held, one line per server (log x)."""
-    rows = [r for r in results["rows"] if "error" not in r]
+    """Fresh GET p99 and server memory against idle connections held, one line per server and state (log x)."""
+    rows = [{"state": "silent", **r} for r in results["rows"] if "error" not in r]  # silent: older runs' only state
     limit_ms = results["meta"]["settings"]["timeout_s"] * 1000
     figure, (latency_axis, memory_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for label in dict.fromkeys(r["label"] for r in rows):
-        mine = sorted((r for r in rows if r["label"] == label), key=lambda r: r["held"])
-        style = {"marker": "o" if mine[0]["kind"] == "sync" else "s", "label": label}
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    for label, state in dict.fromkeys((r["label"], r["state"]) for r in rows):
+        mine = sorted((r for r in rows if (r["label"], r["state"]) == (label, state)), key=lambda r: r["held"])
+        style = {
+            "marker": "o" if mine[0]["kind"] == "sync" else "s",
+            "linestyle": "--" if state == "silent" else "-",
+            "color": f"C{labels.index(label)}",  # one colour per server, its states apart by the line
+            "label": f"{label}, {state}",
+        }
         # A server that answered no fresh GET in time sits on the time limit, drawn with a cross.
         p99 = [r["gets"]["p99_ms"] if r["gets"]["ok"] else limit_ms for r in mine]
         line = latency_axis.plot([r["held"] for r in mine], p99, **style)[0]

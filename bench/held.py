@@ -1,10 +1,12 @@
 """Held connections, the C10K lesson: each REST server holds N idle connections while a new client asks for /brands.
 
-    python -m bench.held [--configs K1,K2] [--held 100,1000,10000] [--requests 300] [--timeout 2] [--out DIR]
+    python -m bench.held [--configs K1,K2] [--held 100,1000,10000] [--states keep-alive,silent] [--requests 300]
+                         [--timeout 2] [--out DIR]
 
-For each server (its documented command, one process per core, as `make bench` runs it) and each N:
+For each server (its documented command, one process per core, as `make bench` runs it), state and N:
 a fresh start, a baseline of its memory and open sockets, then a holder process (bench/held_holder.py)
-opens N connections that never send a byte, as clients that connected and have not spoken yet. While
+opens N connections that each ask `GET /brands` once and then stay idle, as a browser's connection
+between two requests (or, --state silent, never send a byte, as clients that have not spoken yet). While
 they are held, this process asks for `GET /brands` on new connections, a few at a time, each with a
 time limit, and counts what answered. A sync worker serves one connection at a time, so one idle
 socket takes a whole worker: the new client waits behind the held ones. An event loop keeps a waiting
@@ -29,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from itertools import product
 from pathlib import Path
 
 from devenv import servers
@@ -52,13 +55,17 @@ SETTLE_S = 0.5
 SETTLE_HOLD_S = 5.0
 # Below this many held connections, memory per connection is lost in the server's own drift.
 MIN_FOR_MEMORY = 100
-IDLE_CONNECTION = "TCP connected, no byte sent (a client that has not spoken yet)"
+IDLE_CONNECTION = {
+    "keep-alive": "one `GET /brands` on HTTP/1.1 keep-alive, answered, then idle (a connection between two requests)",
+    "silent": "TCP connected, no byte sent (a client that has not spoken yet)",
+}
 PACKAGES = ("aiohttp", "Django", "Flask", "gunicorn", "starlette", "uvicorn", "uvicorn-worker", "uvloop")
 
 
 @dataclass(frozen=True)
 class Settings:
     held: list[int]
+    states: list[str]  # of the held connections: keys of IDLE_CONNECTION
     requests: int  # fresh GETs per cell, at most
     concurrency: int  # of those, in flight at once
     timeout_s: float  # one GET: connect, request and answer
@@ -194,8 +201,8 @@ def percentile(ordered: list[float], p: float) -> float | None:
 class Holder:
     """The holder program in its own process, spoken to over its standard streams."""
 
-    def __init__(self, port: int, count: int, settings: Settings) -> None:
-        argv = [sys.executable, "-m", "bench.held_holder", str(port), str(count)]
+    def __init__(self, port: int, count: int, state: str, settings: Settings) -> None:
+        argv = [sys.executable, "-m", "bench.held_holder", str(port), str(count), "--state", state]
         argv += ["--connect-timeout", str(settings.connect_timeout_s)]
         argv += ["--connect-phase", str(settings.connect_phase_s)]
         argv += ["--lifetime", str(settings.connect_phase_s + settings.get_phase_s + 120)]
@@ -227,7 +234,7 @@ class Holder:
             self.process.wait()
 
 
-def measure(configuration: Configuration, count: int, database_url: str, settings: Settings) -> dict:
+def measure(configuration: Configuration, count: int, state: str, database_url: str, settings: Settings) -> dict:
     """One server, freshly started, holding `count` idle connections while new clients ask for /brands."""
     assert configuration.server is not None  # a server's row
     command = servers.COMMANDS[configuration.server]
@@ -245,7 +252,7 @@ def measure(configuration: Configuration, count: int, database_url: str, setting
             raise RuntimeError(f"{configuration.label}: the warm-up's GETs failed: {warm}")
         time.sleep(SETTLE_S)
         idle = Sample.of(pgid)
-        holder = Holder(server.port, count, settings)
+        holder = Holder(server.port, count, state, settings)
         try:
             with PeakSampler(pgid) as sampler:
                 connected = holder.reply()
@@ -296,15 +303,14 @@ def run(configurations: list[Configuration], settings: Settings, say: Callable[[
     load_before = [round(x, 2) for x in os.getloadavg()]
     rows = []
     with seeded_database() as url:
-        for configuration in configurations:
-            for count in settings.held:
-                say(f"{configuration.label}: holding {count:,} ...")
-                try:
-                    row = measure(configuration, count, url, settings)
-                except Exception as error:  # one broken server must not sink the others
-                    row = {"key": configuration.key, "label": configuration.label, "held": count, "error": str(error)}
-                say(f"  {summary(row)}")
-                rows.append(row)
+        for configuration, state, count in product(configurations, settings.states, settings.held):
+            say(f"{configuration.label}: holding {count:,} {state} ...")
+            try:
+                row = measure(configuration, count, state, url, settings)
+            except Exception as error:  # one broken server must not sink the others
+                row = {"key": configuration.key, "label": configuration.label, "held": count, "error": str(error)}
+            say(f"  {summary(row)}")
+            rows.append({**row, "state": state})
     installed = metadata.packages()
     versions = {name: installed.get(name, "") for name in PACKAGES}
     return {
@@ -316,7 +322,7 @@ def run(configurations: list[Configuration], settings: Settings, say: Callable[[
             "packages": versions,
             "load_average_before": load_before,
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
-            "settings": {**asdict(settings), "idle_connection": IDLE_CONNECTION},
+            "settings": {**asdict(settings), "idle_connection": {s: IDLE_CONNECTION[s] for s in settings.states}},
             "command_line": [os.path.basename(sys.executable), "-m", "bench.held", *sys.argv[1:]],
         },
         "rows": rows,
@@ -350,6 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     all_configs = {c.key: c for c in per_core(CORES)}
     parser.add_argument("--configs", type=lambda t: t.split(","), default=DEFAULT_CONFIGS, help=", ".join(all_configs))
     parser.add_argument("--held", type=lambda t: [int(n) for n in t.split(",")], default=[100, 1000, 10000])
+    parser.add_argument(
+        "--states", type=lambda t: t.split(","), default=list(IDLE_CONNECTION), help="keep-alive,silent"
+    )
     parser.add_argument("--requests", type=int, default=300, help="fresh GETs per server and N, at most")
     parser.add_argument("--concurrency", type=int, default=4, help="fresh GETs in flight at once")
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds before a fresh GET is an error")
@@ -361,10 +370,13 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [key for key in args.configs if key not in all_configs]
     if unknown:
         parser.error(f"unknown configuration {', '.join(unknown)}; known: {', '.join(all_configs)}")
+    if set(args.states) - set(IDLE_CONNECTION):
+        parser.error(f"--states: {', '.join(IDLE_CONNECTION)}")
     if min(args.held) < 1 or args.requests < 1 or args.concurrency < 1:
         parser.error("--held, --requests and --concurrency must be at least 1")
     settings = Settings(
         held=args.held,
+        states=args.states,
         requests=args.requests,
         concurrency=args.concurrency,
         timeout_s=args.timeout,

@@ -218,19 +218,21 @@ def _spread(cell: dict) -> str:
 def held_table(results: dict) -> list[str]:
     """One row per server and N: what it held, how a new client fared meanwhile, what the held ones cost."""
     lines = [
-        "| Server | Held | Connected | Server held: peak | at end | Fresh GET p50 ms | p99 ms | Answered | Errors"
-        " | RSS idle MiB | RSS held MiB | KiB per held connection |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+        "| Server | Held | State | Connected | Server held: peak | at end | Fresh GET p50 ms | p99 ms | Answered"
+        " | Errors | RSS idle MiB | RSS held MiB | KiB per held connection |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for row in results["rows"]:
+        state = row.get("state", "silent")  # the only state of runs before there were two
         if "error" in row:
-            lines.append(f"| {row['label']} | {row['held']:,} | failed: {row['error'][:80]} |" + " |" * 9)
+            lines.append(f"| {row['label']} | {row['held']:,} | {state} | failed: {row['error'][:80]} |" + " |" * 9)
             continue
         gets = row["gets"]
         errors = ", ".join(f"{n} {kind}" for kind, n in gets["errors"].items() if n) or "0"
         cells = [
             row["label"],
             f"{row['held']:,}",
+            state,
             f"{row['connected']:,}",
             f"{row['accepted_peak']:,}",
             f"{row['held_at_end']:,}",
@@ -256,11 +258,18 @@ def held_intro(results: dict) -> str:
     return (
         f"{meta['started'][:16].replace('T', ' ')} UTC, {machine['cores']} cores ({machine['cpu_model']}), "
         f"load average {' / '.join(f'{x:g}' for x in meta['load_average_before'])} before, "
-        f"{' / '.join(f'{x:g}' for x in meta['load_average_after'])} after. Held connections: "
-        f"{s['idle_connection']}, from a process of their own. Fresh GET: `GET /brands` on a new connection, "
+        f"{' / '.join(f'{x:g}' for x in meta['load_average_after'])} after. Held connections, from a process of "
+        f"their own: {_states(s['idle_connection'])}. Fresh GET: `GET /brands` on a new connection, "
         f"up to {s['requests']} of them, {s['concurrency']} at a time, for at most {s['get_phase_s']:g} s, "
         f"each an error after {s['timeout_s']:g} s."
     )
+
+
+def _states(described: dict[str, str] | str) -> str:
+    """'keep-alive: what it is; silent: what it is' (runs before there were two states: the one description)."""
+    if isinstance(described, str):
+        return described
+    return "; ".join(f"{state}, {what}" for state, what in described.items())
 
 
 HELD_NOTES = """\

@@ -1,4 +1,7 @@
-"""`python -m bench.held`, small: aiohttp answers a new client beside 20 idle sockets, Flask's sync workers do not."""
+"""`python -m bench.held`, small: aiohttp answers a new client beside 20 idle sockets, Flask's sync workers do not.
+
+Silent sockets (no byte sent) hold a sync worker each; keep-alive ones (one GET answered) a sync worker closes.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +28,16 @@ def held_run(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> tup
     out = tmp_path_factory.mktemp("bench-held")
     # As many GETs as run at once: Flask's answer (none within the limit) costs one time limit, not several.
     settings = ["--held", str(HELD), "--requests", str(REQUESTS), "--concurrency", str(REQUESTS)]
-    settings += ["--timeout", str(TIMEOUT_S), "--get-phase", "5", "--connect-phase", "10"]
+    settings += [
+        "--timeout",
+        str(TIMEOUT_S),
+        "--get-phase",
+        "5",
+        "--connect-phase",
+        "10",
+        "--states",
+        "keep-alive,silent",
+    ]
     configs = f"aiohttp-{CORES},flask-{CORES}"
     result = subprocess.run(
         [sys.executable, "-m", "bench.held", "--configs", configs, *settings, "--out", str(out)],
@@ -42,7 +54,7 @@ def held_run(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> tup
 @pytest.mark.slow
 def test_an_event_loop_holds_idle_sockets_and_still_answers(held_run: tuple[dict, Path]) -> None:
     results, _ = held_run
-    [row] = [r for r in results["rows"] if r["key"] == f"aiohttp-{CORES}"]
+    [row] = [r for r in results["rows"] if r["key"] == f"aiohttp-{CORES}" and r["state"] == "silent"]
     assert row["connected"] == HELD and row["connect_failed"]["timeout"] == 0
     assert row["accepted_peak"] >= HELD  # every idle socket accepted, each a socket of a worker
     gets = row["gets"]
@@ -56,22 +68,39 @@ def test_an_event_loop_holds_idle_sockets_and_still_answers(held_run: tuple[dict
 def test_sync_workers_leave_a_new_client_waiting(held_run: tuple[dict, Path]) -> None:
     """Each sync worker accepts one idle socket and waits on it: the rest, and every new client, queue."""
     results, _ = held_run
-    [row] = [r for r in results["rows"] if r["key"] == f"flask-{CORES}"]
+    [row] = [r for r in results["rows"] if r["key"] == f"flask-{CORES}" and r["state"] == "silent"]
     assert row["connected"] == HELD  # the kernel completes the handshakes into the accept queue
     assert row["accepted_peak"] <= CORES  # but a worker takes one at a time
     gets = row["gets"]
     assert gets["ok"] == 0 and gets["errors"]["timeout"] == gets["sent"] > 0, gets
 
 
+def test_keep_alive_connections_asked_once_and_an_event_loop_keeps_them(held_run: tuple[dict, Path]) -> None:
+    """Each held connection got a whole answer to its GET; aiohttp keeps them open (its keep-alive is 2 s)."""
+    results, _ = held_run
+    [row] = [r for r in results["rows"] if r["key"] == f"aiohttp-{CORES}" and r["state"] == "keep-alive"]
+    assert row["connected"] == HELD and sum(row["connect_failed"].values()) == 0, row
+    assert row["accepted_peak"] >= HELD
+    assert row["gets"]["ok"] == REQUESTS
+
+
+def test_a_sync_worker_closes_a_keep_alive_connection_and_answers_the_next(held_run: tuple[dict, Path]) -> None:
+    """gunicorn's sync worker answers `Connection: close`: nothing idle is left to hold it, the new client is served."""
+    results, _ = held_run
+    [row] = [r for r in results["rows"] if r["key"] == f"flask-{CORES}" and r["state"] == "keep-alive"]
+    assert row["connected"] == HELD and row["closed_by_server"] == HELD, row  # every one answered, then closed
+    assert row["gets"]["ok"] == REQUESTS, row["gets"]
+
+
 def test_writes_the_table_and_the_chart(held_run: tuple[dict, Path]) -> None:
     results, out = held_run
     meta = results["meta"]
     assert meta["machine"]["cores"] == CORES and len(meta["load_average_before"]) == 3
-    assert meta["settings"]["held"] == [HELD]
+    assert meta["settings"]["held"] == [HELD] and list(meta["settings"]["idle_connection"]) == ["keep-alive", "silent"]
     markdown = (out / "held.md").read_text()
-    assert "| Server | Held | Connected |" in markdown
+    assert "| Server | Held | State | Connected |" in markdown
     for row in results["rows"]:
-        assert f"| {row['label']} | {HELD} | {HELD} |" in markdown
+        assert f"| {row['label']} | {HELD} | {row['state']} | {HELD} |" in markdown
     assert (out / "held.png").read_bytes().startswith(PNG_SIGNATURE)
 
 
