@@ -76,7 +76,7 @@ bench-quick: install
 	$(BIN)/python -m bench --quick
 
 ## make bench-held: every REST server holding 100, 1,000 and 10,000 idle connections (keep-alive, then silent) while
-## a new client asks for /brands; writes bench/results/held.md, held.json and held.png (about 7 min). BENCH_HELD_ARGS
+## a new client asks for /brands; writes bench/results/held.md, held.json and held.png (about 5 min). BENCH_HELD_ARGS
 ## passes options, e.g. BENCH_HELD_ARGS='--held 100,1000 --configs aiohttp-2' (python -m bench.held -h).
 bench-held: install
 	$(BIN)/python -m bench.held $(BENCH_HELD_ARGS)
