@@ -8,8 +8,9 @@ import shlex
 from devenv import servers
 
 ROOT = servers.REPO_ROOT
-# The top-level README and each package's own.
-READMES = [ROOT / "README.md", *sorted(ROOT.glob("*/README.md"))]
+# The top-level README and each package's own (not the one .pytest_cache writes: pathlib's "*" matches hidden folders).
+PACKAGE_READMES = sorted(path for path in ROOT.glob("*/README.md") if not path.parent.name.startswith("."))
+READMES = [ROOT / "README.md", *PACKAGE_READMES]
 SERVER_PROGRAMS = ("python -m ", "gunicorn ", "uvicorn ")
 NOT_SERVERS = ("python -m devenv", "python -m bench", "python -m pytest")
 
