@@ -31,7 +31,7 @@ from devenv.embedded import REPO_ROOT, free_port
 from . import metadata
 from .database import Database, database
 from .figures import Run, summarize
-from .processes import group_pids, postgres_on_port, stop_on_sigterm
+from .processes import group_pids, postgres_on_port, run_main
 from .serve import drain, probe
 from .tables import number
 from .wrk import WrkMissing, run_wrk, wrk_path, wrk_version
@@ -397,5 +397,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    stop_on_sigterm()
-    sys.exit(main())
+    run_main(main)

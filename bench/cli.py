@@ -13,6 +13,7 @@ from devenv.embedded import REPO_ROOT
 from . import report, runner
 from .configurations import CORES, configurations
 from .plan import Plan
+from .processes import run_main
 from .wrk import WrkMissing, wrk_path
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
@@ -134,4 +135,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

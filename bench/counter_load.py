@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -35,7 +34,7 @@ from devenv import servers
 from devenv.throwaway import seeded_database
 
 from .counter_clients import IN_FLIGHT, Generator
-from .processes import CpuMeter, connections_per_worker, group_pids, raise_file_limit, rss_mib, stop_on_sigterm
+from .processes import CpuMeter, connections_per_worker, group_pids, raise_file_limit, rss_mib, run_main
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SUMMARY = "counter-summary"
@@ -266,5 +265,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    stop_on_sigterm()
-    sys.exit(main())
+    run_main(main)

@@ -41,7 +41,7 @@ from devenv.throwaway import seeded_database
 from . import charts, metadata, tables
 from .configurations import CORES, GTHREAD_THREADS, per_core, sweep_key
 from .plan import Configuration
-from .processes import group_pids, raise_file_limit, rss_mib, stop_on_sigterm
+from .processes import group_pids, raise_file_limit, rss_mib, run_main
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 # The REST servers, one process per core: the per-core rows of `make bench`.
@@ -392,5 +392,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    stop_on_sigterm()
-    sys.exit(main())
+    run_main(main)

@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from typing import NoReturn
 
 import psutil
 
@@ -167,8 +168,10 @@ def raise_file_limit(sockets: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
-def stop_on_sigterm() -> None:
-    """End on SIGTERM (a `kill`, a CI job's time limit) as on Ctrl-C: by an exception, so every `with` block
-    that started a server, a database or a load generator stops it. Python's default for SIGTERM is to die
-    at once, and the servers, in process groups of their own, would keep running."""
+def run_main(main: Callable[[], int]) -> NoReturn:
+    """A bench command's `__main__`: run main and exit with its code, ending on SIGTERM (a `kill`, a CI job's time
+    limit) as on Ctrl-C: by an exception, so every `with` block that started a server, a database or a load
+    generator stops it. Python's default for SIGTERM is to die at once, and the servers, in process groups of
+    their own, would keep running."""
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    sys.exit(main())
