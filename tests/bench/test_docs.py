@@ -8,6 +8,7 @@ import pytest
 
 from bench import docs
 from devenv.embedded import REPO_ROOT
+from tests.test_documented_commands import PACKAGE_READMES
 
 # A measured rate or CPU figure in prose: "2,384 req/s", "387 µs per request".
 FIGURE = re.compile(r"\b\d[\d,.]* (?:req/s|µs)")
@@ -33,10 +34,7 @@ def test_a_figure_changed_by_hand_is_caught(document: str) -> None:
     assert docs.render(document, changed) != changed
 
 
-# A package's own README; pathlib's "*" also matches hidden folders, and .pytest_cache writes one of its own.
-READMES = sorted(
-    str(path.relative_to(REPO_ROOT)) for path in REPO_ROOT.glob("*/README.md") if not path.parent.name.startswith(".")
-)
+READMES = [str(path.relative_to(REPO_ROOT)) for path in PACKAGE_READMES]
 
 
 @pytest.mark.parametrize("document", sorted({*docs.DOCUMENTS, *READMES, "RELIABILITY.md"}))
